@@ -1,0 +1,202 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Dialect names the database engine behind a DB.
+type Dialect string
+
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// sqliteTimeFormat is the one text format times have in SQLite. It is the
+// format bun writes (UTC, trailing zeros trimmed), which sorts as text in
+// time order, so comparisons in SQL are comparisons of instants.
+const sqliteTimeFormat = "2006-01-02 15:04:05.999999-07:00"
+
+// DB is the application's database: bun for ordinary queries, plus the hot
+// session lookup as a prepared statement. On SQLite, DB (the embedded
+// *bun.DB) is the single writer connection and Read is a small pool of
+// readers, so reads never queue behind a write.
+type DB struct {
+	*bun.DB
+	Read *bun.DB
+	Kind Dialect
+}
+
+// Open connects to the database named by rawURL: "sqlite:PATH" (or a path
+// ending in .db) for an embedded file, "postgres://…" for PostgreSQL.
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
+		return openPostgres(ctx, rawURL)
+	case strings.HasPrefix(rawURL, "sqlite:"), strings.HasPrefix(rawURL, "file:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "file:")
+		path = strings.TrimPrefix(path, "//")
+		return openSQLite(ctx, path)
+	default:
+		return nil, fmt.Errorf("database url %q: want sqlite:PATH or postgres://…", redactURL(rawURL))
+	}
+}
+
+func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
+	sqldb, err := sql.Open("pgx", rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	sqldb.SetMaxOpenConns(16)
+	sqldb.SetMaxIdleConns(16)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	bdb := bun.NewDB(sqldb, pgdialect.New())
+	db := &DB{DB: bdb, Read: bdb, Kind: Postgres}
+	if err := db.ping(ctx); err != nil {
+		sqldb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// sqliteDSN sets every pragma in the DSN so that each pooled connection gets
+// them, not just the first one.
+func sqliteDSN(path string, readOnly bool) string {
+	q := url.Values{}
+	for _, p := range []string{
+		"busy_timeout(5000)",
+		"journal_mode(WAL)",
+		"synchronous(NORMAL)",
+		"foreign_keys(1)",
+		"mmap_size(268435456)",
+		"cache_size(-16000)",
+		"temp_store(MEMORY)",
+	} {
+		q.Add("_pragma", p)
+	}
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("sqlite: create %s: %w", dir, err)
+		}
+	}
+	w, err := sql.Open("sqlite", sqliteDSN(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	// One writer: SQLite allows one at a time anyway, and queueing in Go is
+	// cheaper and fairer than spinning on busy_timeout.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	writer := bun.NewDB(w, sqlitedialect.New())
+	// Create the file and switch it to WAL before readers open it.
+	if err := writer.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r, err := sql.Open("sqlite", sqliteDSN(path, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite readers: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
+	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite}
+	if err := db.ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Ping reports whether the database answers; readiness checks use it.
+func (db *DB) Ping(ctx context.Context) error {
+	if _, err := db.Read.ExecContext(ctx, "SELECT 1"); err != nil {
+		return Wrap(err, "ping")
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.Read != db.DB {
+		errs = append(errs, db.Read.Close())
+	}
+	errs = append(errs, db.DB.Close())
+	return errors.Join(errs...)
+}
+
+// T converts an instant to the value the dialect compares correctly: a UTC
+// text in SQLite's one format, a time.Time for PostgreSQL's timestamptz.
+func (db *DB) T(t time.Time) any {
+	if db.Kind == SQLite {
+		return t.UTC().Format(sqliteTimeFormat)
+	}
+	return t.UTC()
+}
+
+// Rebind turns ? placeholders into $n for PostgreSQL in the few hand-written
+// statements that bypass bun.
+func (db *DB) Rebind(query string) string {
+	if db.Kind != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}

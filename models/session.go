@@ -1,0 +1,420 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// TokenLen is the length of an issued token: 32 random bytes, base64url.
+const TokenLen = 43
+
+// Session is one sign-in. The row holds only the SHA-256 of the token.
+type Session struct {
+	bun.BaseModel `bun:"table:sessions,alias:s"`
+
+	ID         int64     `bun:"id,pk,autoincrement"`
+	TokenHash  string    `bun:"token_hash"`
+	UserID     int64     `bun:"user_id"`
+	ExpiresAt  time.Time `bun:"expires_at"`
+	CreatedAt  time.Time `bun:"created_at"`
+	LastSeenAt time.Time `bun:"last_seen_at"`
+	IP         string    `bun:"ip"`
+	UserAgent  string    `bun:"user_agent"`
+	User       *User     `bun:"rel:belongs-to,join:user_id=id"`
+}
+
+// Expired reports whether the session is past its expiry at now; a session
+// expiring exactly now is expired.
+func (s *Session) Expired(now time.Time) bool { return !s.ExpiresAt.After(now) }
+
+// ShortHash is what admins see instead of a token: a prefix of its hash.
+func (s *Session) ShortHash() string {
+	if len(s.TokenHash) < 12 {
+		return s.TokenHash
+	}
+	return s.TokenHash[:12]
+}
+
+// Policy is the session lifetime configuration (Auth.js's database strategy
+// plus an absolute cap and a touch interval).
+type Policy struct {
+	MaxAge           time.Duration // idle lifetime after the last extension
+	UpdateAge        time.Duration // extend at most this often
+	AbsoluteLifetime time.Duration // 0: no cap
+	TouchInterval    time.Duration // last_seen_at/ip/user_agent at most this often
+}
+
+// DefaultPolicy is Auth.js's: 30 days, extended at most daily.
+var DefaultPolicy = Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 24 * time.Hour, TouchInterval: 5 * time.Minute}
+
+// Client is where a request came from.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// SessionManager implements the seed's session operations plus the sliding
+// expiry of every authenticated request.
+type SessionManager struct {
+	db     *DB
+	policy Policy
+	now    func() time.Time
+	lookup *sql.Stmt
+
+	// Counters of conditional UPDATEs that took effect; benchmarks and tests
+	// prove refreshes write at most once per UpdateAge with them.
+	ExtendWrites atomic.Int64
+	TouchWrites  atomic.Int64
+}
+
+// lookupSQL is the per-request query: hand-written and prepared, because
+// bun inlines argument values and PostgreSQL could never reuse a plan. It
+// has no expiry bound (the check is done in Go), so SQLite's STAT4 samples
+// can never make it recompile per value.
+const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, s.ip, s.user_agent,
+	u.email, u.name, u.role, u.created_at, u.updated_at
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = ?`
+
+// NewSessionManager prepares the lookup statement. now is the clock; tests
+// inject one.
+func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Time) (*SessionManager, error) {
+	stmt, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
+	if err != nil {
+		return nil, Wrap(err, "prepare session lookup")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &SessionManager{db: db, policy: p, now: now, lookup: stmt}, nil
+}
+
+// Close releases the prepared statement.
+func (m *SessionManager) Close() error { return m.lookup.Close() }
+
+// Policy returns the lifetime configuration in force.
+func (m *SessionManager) Policy() Policy { return m.policy }
+
+// Now is the manager's clock, truncated to what the database stores.
+func (m *SessionManager) Now() time.Time { return m.now().UTC().Truncate(time.Microsecond) }
+
+// NewToken returns 32 random bytes, base64url-encoded.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// HashToken is what the database stores for a token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// WellFormedToken reports whether token could have been issued by NewToken;
+// anything else is "not signed in" without a database round trip.
+func WellFormedToken(token string) bool {
+	if len(token) != TokenLen {
+		return false
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// newExpiry is now+MaxAge, never past the absolute cap.
+func (m *SessionManager) newExpiry(createdAt, now time.Time) time.Time {
+	exp := now.Add(m.policy.MaxAge)
+	if m.policy.AbsoluteLifetime > 0 {
+		if limit := createdAt.Add(m.policy.AbsoluteLifetime); exp.After(limit) {
+			exp = limit
+		}
+	}
+	return exp
+}
+
+// SignIn creates a fresh session for the user and returns its token; the
+// token exists only in the return value (and so in the cookie).
+func (m *SessionManager) SignIn(ctx context.Context, userID int64, c Client) (string, *Session, error) {
+	token, err := NewToken()
+	if err != nil {
+		return "", nil, err
+	}
+	now := m.Now()
+	s, err := m.CreateSession(ctx, token, userID, m.newExpiry(now, now), c)
+	if err != nil {
+		return "", nil, err
+	}
+	return token, s, nil
+}
+
+// CreateSession inserts a session for token (stored hashed) and records the
+// sign-in event in the same transaction.
+func (m *SessionManager) CreateSession(ctx context.Context, token string, userID int64, expires time.Time, c Client) (*Session, error) {
+	now := m.Now()
+	s := &Session{
+		TokenHash: HashToken(token), UserID: userID, ExpiresAt: expires.UTC(), CreatedAt: now, LastSeenAt: now,
+		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 512),
+	}
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(s).Returning("id").Exec(ctx); err != nil {
+			return err
+		}
+		a := Audit{IP: c.IP, UserAgent: c.UserAgent}
+		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, ""))
+	})
+	if err != nil {
+		return nil, Wrap(err, "create session")
+	}
+	return s, nil
+}
+
+// GetSession returns the session for token, expired or not.
+func (m *SessionManager) GetSession(ctx context.Context, token string) (*Session, error) {
+	s := new(Session)
+	err := m.db.Read.NewSelect().Model(s).Where("token_hash = ?", HashToken(token)).Scan(ctx)
+	if err != nil {
+		return nil, Wrap(err, "get session")
+	}
+	return s, nil
+}
+
+// GetSessionWithUser is the per-request lookup: one prepared query. It
+// returns the session whether or not it has expired; ErrNotFound for a
+// token never issued (or malformed, without asking the database).
+func (m *SessionManager) GetSessionWithUser(ctx context.Context, token string) (*Session, error) {
+	if !WellFormedToken(token) {
+		return nil, Wrap(ErrNotFound, "get session with user")
+	}
+	return m.GetSessionWithUserByHash(ctx, HashToken(token))
+}
+
+// GetSessionWithUserByHash is GetSessionWithUser for a hash already computed.
+func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash string) (*Session, error) {
+	s := &Session{TokenHash: hash, User: new(User)}
+	u := s.User
+	err := m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
+		&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt)
+	if err != nil {
+		return nil, Wrap(err, "get session with user")
+	}
+	u.ID = s.UserID
+	return s, nil
+}
+
+// UpdateSession sets the expiry of token's session, only while it is still
+// live: a deleted or expired session is never brought back.
+func (m *SessionManager) UpdateSession(ctx context.Context, token string, expires time.Time) error {
+	res, err := m.db.NewUpdate().Model((*Session)(nil)).
+		Set("expires_at = ?", m.db.T(expires)).
+		Where("token_hash = ?", HashToken(token)).
+		Where("expires_at > ?", m.db.T(m.Now())).
+		Exec(ctx)
+	return affectedOne(res, err, "update session")
+}
+
+// DeleteSession deletes token's session (sign-out), recording the event.
+// It returns how many rows went (0 or 1).
+func (m *SessionManager) DeleteSession(ctx context.Context, token string, a Audit) (int, error) {
+	return m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionSignedOut, a)
+}
+
+// DeleteSessionByID deletes one session by id (admin or user revoke); an
+// unknown id is ErrNotFound. It returns the deleted session.
+func (m *SessionManager) DeleteSessionByID(ctx context.Context, id int64, kind string, a Audit) (*Session, error) {
+	var gone *Session
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		s := new(Session)
+		if err := tx.NewDelete().Model(s).Where("id = ?", id).Returning("*").Scan(ctx); err != nil {
+			return err
+		}
+		gone = s
+		return RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, ""))
+	})
+	if err != nil {
+		return nil, Wrap(err, "delete session")
+	}
+	return gone, nil
+}
+
+func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, kind string, a Audit) (int, error) {
+	n := 0
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var gone []Session
+		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id").Scan(ctx); err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		n = len(gone)
+		for _, s := range gone {
+			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, Wrap(err, "delete session")
+}
+
+// DeleteUserSessions ends every session of a user (force logout) and
+// records one event with the count.
+func (m *SessionManager) DeleteUserSessions(ctx context.Context, userID int64, a Audit) (int, error) {
+	return m.DeleteUserSessionsExcept(ctx, userID, 0, EventUserForceLogout, a)
+}
+
+// DeleteUserSessionsExcept ends every session of the user but keepID.
+func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, keepID int64, kind string, a Audit) (int, error) {
+	n := 0
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
+			return err
+		}
+		return RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
+	})
+	return n, Wrap(err, "delete user sessions")
+}
+
+func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (int, error) {
+	q := db.NewDelete().Model((*Session)(nil)).Where("user_id = ?", userID)
+	if keepID != 0 {
+		q = q.Where("id <> ?", keepID)
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "delete user sessions")
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "delete user sessions")
+}
+
+// CleanupExpiredSessions deletes every session expired at now, in batches
+// of 10,000, and returns how many went. The cleanup job uses
+// DeleteExpiredBatch directly to pace itself and report progress.
+func (m *SessionManager) CleanupExpiredSessions(ctx context.Context) (int, error) {
+	now := m.Now()
+	total := 0
+	for {
+		n, err := DeleteExpiredBatch(ctx, m.db, now, 10000)
+		total += n
+		if err != nil || n < 10000 {
+			return total, err
+		}
+	}
+}
+
+// DeleteExpiredBatch deletes at most limit sessions with expires_at ≤ now
+// in one short statement and returns how many it deleted.
+func DeleteExpiredBatch(ctx context.Context, db *DB, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, Invalid("limit", "must be positive")
+	}
+	sub := db.NewSelect().Model((*Session)(nil)).Column("id").
+		Where("expires_at <= ?", db.T(now)).OrderExpr("expires_at").Limit(int64(limit))
+	res, err := db.NewDelete().Model((*Session)(nil)).Where("id IN (?)", sub).Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "delete expired sessions")
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "delete expired sessions")
+}
+
+// GetUserActiveSessions lists the user's unexpired sessions, newest first.
+func (m *SessionManager) GetUserActiveSessions(ctx context.Context, userID int64) ([]Session, error) {
+	var out []Session
+	err := m.db.Read.NewSelect().Model(&out).Where("user_id = ?", userID).
+		Where("expires_at > ?", m.db.T(m.Now())).Order("created_at DESC", "id DESC").Scan(ctx)
+	return out, Wrap(err, "user active sessions")
+}
+
+// GetUserSessionCount counts the user's unexpired sessions.
+func (m *SessionManager) GetUserSessionCount(ctx context.Context, userID int64) (int, error) {
+	n, err := m.db.Read.NewSelect().Model((*Session)(nil)).Where("user_id = ?", userID).
+		Where("expires_at > ?", m.db.T(m.Now())).Count(ctx)
+	return int(n), Wrap(err, "user session count")
+}
+
+// Validation is the outcome of checking a request's session.
+type Validation struct {
+	Session  *Session // with User
+	Extended bool     // expiry moved: the cookie must be re-issued
+}
+
+// Validate is the sliding expiry of every authenticated request: refuse an
+// expired session (leaving its row for the admin list), and when updateAge
+// has passed extend it — or when the touch interval has passed record
+// last_seen_at, ip and user agent — in one conditional UPDATE that never
+// resurrects a deleted row. ErrNotFound means "not signed in".
+func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Validation, error) {
+	now := m.Now()
+	if s.Expired(now) || (m.policy.AbsoluteLifetime > 0 && !s.CreatedAt.Add(m.policy.AbsoluteLifetime).After(now)) {
+		return Validation{}, Wrap(ErrNotFound, "session expired")
+	}
+	newExp := s.ExpiresAt
+	if !s.ExpiresAt.Add(-m.policy.MaxAge).Add(m.policy.UpdateAge).After(now) {
+		newExp = m.newExpiry(s.CreatedAt, now)
+	}
+	extend := newExp.After(s.ExpiresAt)
+	touch := now.Sub(s.LastSeenAt) >= m.policy.TouchInterval
+	if !extend && !touch {
+		return Validation{Session: s}, nil
+	}
+	seen, ip, ua := s.LastSeenAt, s.IP, s.UserAgent
+	if touch {
+		seen, ip, ua = now, clip(c.IP, 64), clip(c.UserAgent, 512)
+	}
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Session)(nil)).
+			Set("expires_at = ?", m.db.T(newExp)).Set("last_seen_at = ?", m.db.T(seen)).
+			Set("ip = ?", ip).Set("user_agent = ?", ua).
+			Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).
+			Exec(ctx)
+		if err := affectedOne(res, err, "refresh session"); err != nil {
+			return err
+		}
+		if !extend {
+			return nil
+		}
+		return RecordEvent(ctx, tx, Audit{IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
+	})
+	if err != nil {
+		return Validation{}, err
+	}
+	if extend {
+		m.ExtendWrites.Add(1)
+	} else {
+		m.TouchWrites.Add(1)
+	}
+	fresh := *s
+	fresh.ExpiresAt, fresh.LastSeenAt, fresh.IP, fresh.UserAgent = newExp, seen, ip, ua
+	return Validation{Session: &fresh, Extended: extend}, nil
+}
+
+// RotateToken gives a live session a new token (after a password change)
+// and returns it; the old token stops working at once.
+func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (string, error) {
+	token, err := NewToken()
+	if err != nil {
+		return "", err
+	}
+	res, err := m.db.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
+		Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
+	if err := affectedOne(res, err, "rotate session token"); err != nil {
+		return "", err
+	}
+	return token, nil
+}

@@ -1,0 +1,206 @@
+package models
+
+import (
+	"context"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Roles a user can have.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// User is an account that can sign in.
+type User struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           int64     `bun:"id,pk,autoincrement" json:"id"`
+	Email        string    `bun:"email" json:"email"`
+	Name         string    `bun:"name" json:"name"`
+	Role         string    `bun:"role" json:"role"`
+	PasswordHash string    `bun:"password_hash" json:"-"`
+	CreatedAt    time.Time `bun:"created_at" json:"createdAt"`
+	UpdatedAt    time.Time `bun:"updated_at" json:"updatedAt"`
+}
+
+// IsAdmin reports whether the user holds the admin role.
+func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// NewUser is what creating an account takes.
+type NewUser struct {
+	Email    string
+	Name     string
+	Role     string
+	Password string
+}
+
+// NormalizeEmail is the one form emails are stored and looked up in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// ValidRole reports whether role is one sessiond knows.
+func ValidRole(role string) bool { return role == RoleUser || role == RoleAdmin }
+
+func (n *NewUser) validate() error {
+	n.Email = NormalizeEmail(n.Email)
+	n.Name = strings.TrimSpace(n.Name)
+	if n.Role == "" {
+		n.Role = RoleUser
+	}
+	switch {
+	case n.Email == "" || len(n.Email) > 254:
+		return Invalid("email", "is required (at most 254 characters)")
+	case !validEmail(n.Email):
+		return Invalid("email", "is not a valid email address")
+	case n.Name == "" || len(n.Name) > 200:
+		return Invalid("name", "is required (at most 200 characters)")
+	case !ValidRole(n.Role):
+		return Invalid("role", "must be user or admin")
+	}
+	return CheckPassword(n.Password)
+}
+
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s, "@")
+}
+
+// CreateUser validates n, hashes the password and inserts the user.
+// A taken email is ErrConflict.
+func CreateUser(ctx context.Context, db bun.IDB, n NewUser, now time.Time) (*User, error) {
+	if err := n.validate(); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(n.Password)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if _, err := db.NewInsert().Model(u).Returning("id").Exec(ctx); err != nil {
+		return nil, Wrap(err, "create user")
+	}
+	return u, nil
+}
+
+// FindUserByEmail returns ErrNotFound for an unknown email.
+func FindUserByEmail(ctx context.Context, db bun.IDB, email string) (*User, error) {
+	u := new(User)
+	err := db.NewSelect().Model(u).Where("email = ?", NormalizeEmail(email)).Limit(1).Scan(ctx)
+	if err != nil {
+		return nil, Wrap(err, "find user by email")
+	}
+	return u, nil
+}
+
+// FindUser returns ErrNotFound for an unknown id.
+func FindUser(ctx context.Context, db bun.IDB, id int64) (*User, error) {
+	u := new(User)
+	if err := db.NewSelect().Model(u).Where("id = ?", id).Scan(ctx); err != nil {
+		return nil, Wrap(err, "find user")
+	}
+	return u, nil
+}
+
+// CountAdmins tells whether the first-admin setup is still open.
+func CountAdmins(ctx context.Context, db bun.IDB) (int, error) {
+	n, err := db.NewSelect().Model((*User)(nil)).Where("role = ?", RoleAdmin).Count(ctx)
+	return int(n), Wrap(err, "count admins")
+}
+
+// DeleteUser removes the user; their sessions go with them (ON DELETE
+// CASCADE). Unknown id is ErrNotFound.
+func DeleteUser(ctx context.Context, db bun.IDB, id int64) error {
+	res, err := db.NewDelete().Model((*User)(nil)).Where("id = ?", id).Exec(ctx)
+	return affectedOne(res, err, "delete user")
+}
+
+// SetUserRole changes the role and ends all of the user's sessions in one
+// transaction, returning how many sessions ended.
+func SetUserRole(ctx context.Context, db *DB, id int64, role string, now time.Time) (int, error) {
+	if !ValidRole(role) {
+		return 0, Invalid("role", "must be user or admin")
+	}
+	var ended int
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*User)(nil)).Set("role = ?", role).Set("updated_at = ?", now).
+			Where("id = ?", id).Exec(ctx)
+		if err := affectedOne(res, err, "set role"); err != nil {
+			return err
+		}
+		ended, err = deleteUserSessions(ctx, tx, id, 0)
+		return err
+	})
+	return ended, err
+}
+
+// SetUserPassword stores a new hash and ends every session of the user but
+// keepSessionID (0 ends all), returning how many ended.
+func SetUserPassword(ctx context.Context, db *DB, id int64, password string, keepSessionID int64, now time.Time) (int, error) {
+	hash, err := HashPassword(password)
+	if err != nil {
+		return 0, err
+	}
+	var ended int
+	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Set("updated_at = ?", now).
+			Where("id = ?", id).Exec(ctx)
+		if err := affectedOne(res, err, "set password"); err != nil {
+			return err
+		}
+		ended, err = deleteUserSessions(ctx, tx, id, keepSessionID)
+		return err
+	})
+	return ended, err
+}
+
+// UserWithCounts is a user row for the admin's users list.
+type UserWithCounts struct {
+	User
+	ActiveSessions  int `bun:"active_sessions" json:"activeSessions"`
+	ExpiredSessions int `bun:"expired_sessions" json:"expiredSessions"`
+}
+
+// ListUsers returns users matching q (name or email, literally), newest
+// first, with their session counts.
+func ListUsers(ctx context.Context, db *DB, q string, limit, offset int, now time.Time) ([]UserWithCounts, int, error) {
+	var rows []UserWithCounts
+	sel := db.Read.NewSelect().Model(&rows).
+		ColumnExpr("u.*").
+		ColumnExpr("(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS active_sessions", db.T(now)).
+		ColumnExpr("(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at <= ?) AS expired_sessions", db.T(now)).
+		ModelTableExpr("users AS u")
+	if q != "" {
+		pat := LikePattern(q)
+		sel = sel.Where("(LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
+	}
+	total, err := sel.Order("u.created_at DESC", "u.id DESC").Limit(int64(limit)).Offset(int64(offset)).ScanAndCount(ctx)
+	if err != nil {
+		return nil, 0, Wrap(err, "list users")
+	}
+	return rows, int(total), nil
+}
+
+// LikePattern makes a case-insensitive LIKE pattern that matches q
+// literally: %, _ and \ in q are escaped (with ESCAPE '\').
+func LikePattern(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(q)) + "%"
+}
+
+func affectedOne(res interface{ RowsAffected() (int64, error) }, err error, op string) error {
+	if err != nil {
+		return Wrap(err, op)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Wrap(err, op)
+	}
+	if n == 0 {
+		return Wrap(ErrNotFound, op)
+	}
+	return nil
+}

@@ -418,3 +418,13 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 	}
 	return token, nil
 }
+
+// Authenticate is the whole per-request check: the prepared lookup, then
+// Validate. ErrNotFound means "not signed in".
+func (m *SessionManager) Authenticate(ctx context.Context, token string, c Client) (Validation, error) {
+	s, err := m.GetSessionWithUser(ctx, token)
+	if err != nil {
+		return Validation{}, err
+	}
+	return m.Validate(ctx, s, c)
+}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"net/mail"
 	"strings"
 	"time"
@@ -112,15 +113,29 @@ func CountAdmins(ctx context.Context, db bun.IDB) (int, error) {
 }
 
 // DeleteUser removes the user; their sessions go with them (ON DELETE
-// CASCADE). Unknown id is ErrNotFound.
-func DeleteUser(ctx context.Context, db bun.IDB, id int64) error {
-	res, err := db.NewDelete().Model((*User)(nil)).Where("id = ?", id).Exec(ctx)
-	return affectedOne(res, err, "delete user")
+// CASCADE). It records one user.deleted event and returns how many sessions
+// ended. Unknown id is ErrNotFound.
+func DeleteUser(ctx context.Context, db *DB, id int64, a Audit, now time.Time) (int, error) {
+	var ended int
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		n, err := tx.NewSelect().Model((*Session)(nil)).Where("user_id = ?", id).Count(ctx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.NewDelete().Model((*User)(nil)).Where("id = ?", id).Exec(ctx)
+		if err := affectedOne(res, err, "delete user"); err != nil {
+			return err
+		}
+		ended = int(n)
+		return RecordEvent(ctx, tx, a.event(EventUserDeleted, now, 0, id, fmt.Sprintf("sessions=%d", ended)))
+	})
+	return ended, Wrap(err, "delete user")
 }
 
 // SetUserRole changes the role and ends all of the user's sessions in one
-// transaction, returning how many sessions ended.
-func SetUserRole(ctx context.Context, db *DB, id int64, role string, now time.Time) (int, error) {
+// transaction (a demoted admin's next request is refused), returning how
+// many sessions ended.
+func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, now time.Time) (int, error) {
 	if !ValidRole(role) {
 		return 0, Invalid("role", "must be user or admin")
 	}
@@ -131,15 +146,17 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, now time.Ti
 		if err := affectedOne(res, err, "set role"); err != nil {
 			return err
 		}
-		ended, err = deleteUserSessions(ctx, tx, id, 0)
-		return err
+		if ended, err = deleteUserSessions(ctx, tx, id, 0); err != nil {
+			return err
+		}
+		return RecordEvent(ctx, tx, a.event(EventUserRoleChanged, now, 0, id, fmt.Sprintf("role=%s sessions=%d", role, ended)))
 	})
-	return ended, err
+	return ended, Wrap(err, "set role")
 }
 
 // SetUserPassword stores a new hash and ends every session of the user but
 // keepSessionID (0 ends all), returning how many ended.
-func SetUserPassword(ctx context.Context, db *DB, id int64, password string, keepSessionID int64, now time.Time) (int, error) {
+func SetUserPassword(ctx context.Context, db *DB, id int64, password string, keepSessionID int64, a Audit, now time.Time) (int, error) {
 	hash, err := HashPassword(password)
 	if err != nil {
 		return 0, err
@@ -151,10 +168,12 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 		if err := affectedOne(res, err, "set password"); err != nil {
 			return err
 		}
-		ended, err = deleteUserSessions(ctx, tx, id, keepSessionID)
-		return err
+		if ended, err = deleteUserSessions(ctx, tx, id, keepSessionID); err != nil {
+			return err
+		}
+		return RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))
 	})
-	return ended, err
+	return ended, Wrap(err, "set password")
 }
 
 // UserWithCounts is a user row for the admin's users list.

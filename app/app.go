@@ -1,0 +1,162 @@
+// Package app wires sessiond together: configuration, HTTP routes and
+// handlers, rendering, the scheduler and the command line.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/template/html/v2"
+	"github.com/valyala/fasthttp"
+
+	"sessiond/models"
+	"sessiond/views"
+)
+
+// Server is the running application: its dependencies in one struct.
+type Server struct {
+	cfg      Config
+	db       *models.DB
+	sessions *models.SessionManager
+	log      *slog.Logger
+	app      *fiber.App
+	views    *html.Engine
+	secret   []byte
+	trusted  []*net.IPNet
+	hashers  limiter
+	throttle *throttle
+	setup    setupGate
+}
+
+// Options are the seams tests use; the zero value is production.
+type Options struct {
+	Now func() time.Time // the clock; time.Now when nil
+}
+
+// New builds a server on an open, migrated database.
+func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	policy := models.Policy{
+		MaxAge: cfg.SessionMaxAge, UpdateAge: cfg.SessionUpdateAge,
+		AbsoluteLifetime: cfg.SessionAbsolute, TouchInterval: cfg.SessionTouchInterval,
+	}
+	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	secret := cfg.AuthSecret
+	if secret == "" {
+		if secret, err = models.EnsureSecret(ctx, db, "auth_secret"); err != nil {
+			return nil, err
+		}
+	}
+	s := &Server{
+		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
+		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
+	}
+	if s.views, err = newViews(); err != nil {
+		return nil, err
+	}
+	s.app = fiber.New(fiber.Config{
+		Immutable:             true, // fasthttp reuses buffers; strings kept past a handler must not change
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		BodyLimit:             64 * 1024,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ReadBufferSize:        16 * 1024,
+	})
+	s.routes()
+	s.refuseUnknownMethods()
+	return s, nil
+}
+
+// refuseUnknownMethods answers 405 to methods Fiber does not know (it would
+// say 400 before any middleware runs), so every undocumented method gets
+// the same answer.
+func (s *Server) refuseUnknownMethods() {
+	srv := s.app.Server()
+	inner := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Method()) {
+		case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodDelete, fiber.MethodPut,
+			fiber.MethodPatch, fiber.MethodOptions, fiber.MethodTrace, fiber.MethodConnect:
+			inner(ctx)
+			return
+		}
+		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+		ctx.Error("method not allowed", fiber.StatusMethodNotAllowed)
+	}
+}
+
+// Handler is the Fiber app, for tests (app.Test) and the listener.
+func (s *Server) Handler() *fiber.App { return s.app }
+
+// Sessions exposes the session manager (its write counters) to tests.
+func (s *Server) Sessions() *models.SessionManager { return s.sessions }
+
+// Close releases what New acquired (not the database).
+func (s *Server) Close() error { return s.sessions.Close() }
+
+func newViews() (*html.Engine, error) {
+	engine := html.NewFileSystem(http.FS(views.FS), ".html")
+	engine.AddFuncMap(templateFuncs())
+	if err := engine.Load(); err != nil {
+		return nil, fmt.Errorf("load templates: %w", err)
+	}
+	return engine, nil
+}
+
+func (s *Server) recoverer() fiber.Handler {
+	return recover.New(recover.Config{
+		EnableStackTrace: true,
+		StackTraceHandler: func(c *fiber.Ctx, e any) {
+			s.log.Error("panic", "request_id", requestID(c), "panic", fmt.Sprint(e))
+		},
+	})
+}
+
+// serve runs the HTTP server until ctx ends, then drains it.
+func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.app.ShutdownWithContext(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// setupGate holds the one-time token that creates the first admin.
+type setupGate struct {
+	mu    sync.Mutex
+	token string // empty: closed
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

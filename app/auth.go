@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// errBadCredentials is the one answer to a failed sign-in, whatever failed.
+var errBadCredentials = fiber.NewError(fiber.StatusUnauthorized, "invalid email or password")
+
+type loginView struct {
+	Email string
+	Next  string
+	Error string
+}
+
+func (s *Server) handleLoginForm(c *fiber.Ctx) error {
+	next := s.safeNext(c.Query("next"))
+	if currentSession(c) != nil {
+		return redirect(c, next)
+	}
+	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: c.Query("next")}})
+}
+
+// handleLogin checks the password and starts a new session. Unknown email
+// and wrong password answer the same, after the same work.
+func (s *Server) handleLogin(c *fiber.Ctx) error {
+	email := models.NormalizeEmail(formValue(c, "email"))
+	password := formValue(c, "password")
+	next := formValue(c, "next")
+	switch {
+	case email == "" || password == "":
+		return s.loginFailed(c, fiber.StatusBadRequest, "email and password are required", email, next)
+	case len(password) > models.MaxPasswordBytes || len(email) > 254:
+		return s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
+	}
+	client := s.client(c)
+	if wait, limited := s.throttle.Check(email, client.IP); limited {
+		c.Set(fiber.HeaderRetryAfter, wait)
+		return s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
+	}
+	user, err := s.checkCredentials(c.UserContext(), email, password)
+	if err != nil {
+		if err != errBadCredentials {
+			return err
+		}
+		s.throttle.Fail(email, client.IP)
+		s.recordFailedSignIn(c, email, user)
+		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
+	}
+	s.throttle.Succeed(email, client.IP)
+	// Signing in never reuses a session: an existing one (perhaps another
+	// user's) ends first.
+	if old := c.Cookies(s.cfg.CookieName()); old != "" {
+		if _, err := s.sessions.DeleteSession(c.UserContext(), old, s.audit(c)); err != nil {
+			return err
+		}
+	}
+	token, sess, err := s.sessions.SignIn(c.UserContext(), user.ID, client)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, token, sess.ExpiresAt)
+	s.log.InfoContext(c.UserContext(), "signed in", "user_id", user.ID, "session_id", sess.ID)
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"user": userJSON(user), "expires": sess.ExpiresAt})
+	}
+	return redirect(c, s.safeNext(next))
+}
+
+// checkCredentials verifies under the hashing limit; a user is returned
+// with errBadCredentials when the email matched but the password did not.
+func (s *Server) checkCredentials(ctx context.Context, email, password string) (*models.User, error) {
+	if err := s.hashers.Acquire(ctx); err != nil {
+		return nil, fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+	}
+	defer s.hashers.Release()
+	user, err := models.FindUserByEmail(ctx, s.db.Read, email)
+	if isNotFound(err) {
+		models.VerifyDummy(password)
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !models.VerifyPassword(user.PasswordHash, password) {
+		return user, errBadCredentials
+	}
+	return user, nil
+}
+
+func (s *Server) recordFailedSignIn(c *fiber.Ctx, email string, user *models.User) {
+	ev := &models.Event{At: s.sessions.Now(), Kind: models.EventSignInFailed, IP: s.clientIP(c), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512)}
+	if user != nil {
+		ev.UserID = &user.ID
+		ev.Detail = "email=" + email
+	}
+	if err := models.RecordEvent(c.UserContext(), s.db, ev); err != nil {
+		s.log.WarnContext(c.UserContext(), "record failed sign-in", "error", err)
+	}
+	s.log.InfoContext(c.UserContext(), "sign-in failed", "known_user", user != nil, "ip", ev.IP)
+}
+
+func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) error {
+	if wantsJSON(c) {
+		return c.Status(status).JSON(fiber.Map{"error": msg})
+	}
+	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg}})
+}
+
+// handleLogout ends the session (POST only, CSRF-checked) and clears the
+// cookie with the attributes it was set with.
+func (s *Server) handleLogout(c *fiber.Ctx) error {
+	n := 0
+	if token := c.Cookies(s.cfg.CookieName()); token != "" {
+		var err error
+		if n, err = s.sessions.DeleteSession(c.UserContext(), token, s.audit(c)); err != nil {
+			return err
+		}
+	}
+	s.clearSessionCookie(c)
+	if sess := currentSession(c); sess != nil {
+		s.log.InfoContext(c.UserContext(), "signed out", "user_id", sess.UserID, "session_id", sess.ID)
+	}
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"deleted": n})
+	}
+	return redirect(c, "/login")
+}
+
+func (s *Server) handleHome(c *fiber.Ctx) error {
+	return s.view(c, fiber.StatusOK, "home/index", "", Page{Title: "Home", Nav: "home"})
+}
+
+// safeNext keeps post-login redirects on this site: a same-site path, or an
+// absolute URL on a host allowed for forward-auth round trips.
+func (s *Server) safeNext(next string) string {
+	if next == "" || len(next) > 2048 || strings.ContainsAny(next, "\\\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return "/"
+	}
+	if u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") {
+		return next
+	}
+	if (u.Scheme == "https" || u.Scheme == "http") && u.User == nil && s.allowedRedirectHost(u) {
+		return u.String()
+	}
+	return "/"
+}
+
+// allowedRedirectHost: COOKIE_DOMAIN and its subdomains, else BASE_URL's host.
+func (s *Server) allowedRedirectHost(u *url.URL) bool {
+	if s.cfg.Secure() && u.Scheme != "https" {
+		return false
+	}
+	host := u.Hostname()
+	if s.cfg.CookieDomain != "" {
+		return hostWithin(host, s.cfg.CookieDomain)
+	}
+	return s.cfg.BaseURL != nil && strings.EqualFold(u.Host, s.cfg.BaseURL.Host)
+}
+
+func (s *Server) client(c *fiber.Ctx) models.Client {
+	return models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
+}
+
+// audit says who is acting, for the event a change records.
+func (s *Server) audit(c *fiber.Ctx) models.Audit {
+	a := models.Audit{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
+	if sess := currentSession(c); sess != nil {
+		a.ActorID = sess.UserID
+	}
+	return a
+}
+
+func userJSON(u *models.User) fiber.Map {
+	return fiber.Map{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -1,0 +1,195 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Config is everything sessiond reads from its environment, validated once
+// at start; nothing reads the environment afterwards.
+type Config struct {
+	DatabaseURL            string
+	ListenAddr             string
+	BaseURL                *url.URL // nil when unset
+	AuthSecret             string   // empty: generated and stored in the DB
+	SessionMaxAge          time.Duration
+	SessionUpdateAge       time.Duration
+	SessionAbsolute        time.Duration
+	SessionTouchInterval   time.Duration
+	SessionCacheTTL        time.Duration
+	SessionCacheMaxEntries int
+	CleanupSchedule        string // "off" disables
+	CleanupBatchSize       int
+	AuditRetention         time.Duration
+	CookieDomain           string
+	LogLevel               slog.Level
+	LogFormat              string
+	TrustedProxies         []string
+	MetricsToken           string
+}
+
+// Secure reports whether sessiond is served over https (BASE_URL), which
+// makes cookies Secure and __Host-/__Secure- prefixed.
+func (c Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
+
+// CookieName is the session cookie's name: other programs rely on it.
+func (c Config) CookieName() string { return c.cookiePrefix() + "sessiond_session" }
+
+// CSRFCookieName holds the pre-login CSRF nonce.
+func (c Config) CSRFCookieName() string { return c.cookiePrefix() + "sessiond_csrf" }
+
+func (c Config) cookiePrefix() string {
+	switch {
+	case !c.Secure():
+		return ""
+	case c.CookieDomain != "":
+		return "__Secure-" // __Host- forbids a Domain attribute
+	default:
+		return "__Host-"
+	}
+}
+
+// settingNames lists every variable, for the README and doctor.
+var settingNames = []string{
+	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
+	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
+	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
+	"TRUSTED_PROXIES", "METRICS_TOKEN",
+}
+
+// LoadConfig reads and validates the configuration, reporting every problem
+// at once. A secret may come from NAME_FILE instead of NAME.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	var errs []error
+	get := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	secret := func(name string) string {
+		if path := getenv(name + "_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+				return ""
+			}
+			return strings.TrimSpace(string(b))
+		}
+		return getenv(name)
+	}
+	dur := func(name, def string, min time.Duration) time.Duration {
+		raw := get(name, def)
+		d, err := parseDuration(raw)
+		if err != nil || d < min {
+			errs = append(errs, fmt.Errorf("%s=%q: want a duration ≥ %s such as 30d, 24h or 5m", name, raw, min))
+		}
+		return d
+	}
+	integer := func(name, def string, min, max int) int {
+		raw := get(name, def)
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < min || n > max {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, raw, min, max))
+		}
+		return n
+	}
+
+	c := Config{
+		DatabaseURL:            get("DATABASE_URL", "sqlite:data/sessiond.db"),
+		ListenAddr:             get("LISTEN_ADDR", "127.0.0.1:8080"),
+		AuthSecret:             secret("AUTH_SECRET"),
+		SessionMaxAge:          dur("SESSION_MAX_AGE", "30d", time.Minute),
+		SessionUpdateAge:       dur("SESSION_UPDATE_AGE", "24h", 0),
+		SessionAbsolute:        dur("SESSION_ABSOLUTE_LIFETIME", "0", 0),
+		SessionTouchInterval:   dur("SESSION_TOUCH_INTERVAL", "5m", 0),
+		SessionCacheTTL:        dur("SESSION_CACHE_TTL", "10s", 0),
+		SessionCacheMaxEntries: integer("SESSION_CACHE_MAX_ENTRIES", "100000", 1, 10_000_000),
+		CleanupSchedule:        get("CLEANUP_SCHEDULE", "@hourly"),
+		CleanupBatchSize:       integer("CLEANUP_BATCH_SIZE", "10000", 1, 1_000_000),
+		AuditRetention:         dur("AUDIT_RETENTION", "90d", 0),
+		CookieDomain:           strings.TrimPrefix(get("COOKIE_DOMAIN", ""), "."),
+		LogFormat:              get("LOG_FORMAT", "text"),
+		MetricsToken:           secret("METRICS_TOKEN"),
+	}
+	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "file:") &&
+		!strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("DATABASE_URL: want sqlite:PATH or postgres://…"))
+	}
+	if _, _, err := net.SplitHostPort(c.ListenAddr); err != nil {
+		errs = append(errs, fmt.Errorf("LISTEN_ADDR=%q: want host:port", c.ListenAddr))
+	}
+	if raw := get("BASE_URL", ""); raw != "" {
+		u, err := url.Parse(strings.TrimRight(raw, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			errs = append(errs, fmt.Errorf("BASE_URL=%q: want http(s)://host[:port] without a path", raw))
+		} else {
+			u.Path = ""
+			c.BaseURL = u
+		}
+	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < 32 {
+		errs = append(errs, errors.New("AUTH_SECRET: want at least 32 characters (e.g. openssl rand -base64 32)"))
+	}
+	if c.SessionUpdateAge > c.SessionMaxAge {
+		errs = append(errs, errors.New("SESSION_UPDATE_AGE must not exceed SESSION_MAX_AGE"))
+	}
+	if c.CleanupSchedule != "off" {
+		if _, err := cron.ParseStandard(c.CleanupSchedule); err != nil {
+			errs = append(errs, fmt.Errorf("CLEANUP_SCHEDULE=%q: %v (cron syntax, @hourly, or off)", c.CleanupSchedule, err))
+		}
+	}
+	if c.CookieDomain != "" {
+		if strings.ContainsAny(c.CookieDomain, "/:; ") || !strings.Contains(c.CookieDomain, ".") {
+			errs = append(errs, fmt.Errorf("COOKIE_DOMAIN=%q: want a domain such as example.com", c.CookieDomain))
+		} else if c.BaseURL != nil && !hostWithin(c.BaseURL.Hostname(), c.CookieDomain) {
+			errs = append(errs, fmt.Errorf("COOKIE_DOMAIN=%q does not cover BASE_URL's host %q", c.CookieDomain, c.BaseURL.Hostname()))
+		}
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	if raw := get("TRUSTED_PROXIES", ""); raw != "" {
+		for _, p := range strings.Split(raw, ",") {
+			p = strings.TrimSpace(p)
+			if net.ParseIP(p) == nil {
+				if _, _, err := net.ParseCIDR(p); err != nil {
+					errs = append(errs, fmt.Errorf("TRUSTED_PROXIES: %q is not an IP or CIDR", p))
+					continue
+				}
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// parseDuration accepts Go durations plus a "d" suffix for days; "0" is 0.
+func parseDuration(s string) (time.Duration, error) {
+	if strings.HasSuffix(s, "d") {
+		n, err := strconv.ParseFloat(strings.TrimSuffix(s, "d"), 64)
+		if err != nil || n < 0 || n > 3650 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		return time.Duration(n * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+// hostWithin reports whether host is domain or a subdomain of it.
+func hostWithin(host, domain string) bool {
+	host, domain = strings.ToLower(host), strings.ToLower(domain)
+	return host == domain || strings.HasSuffix(host, "."+domain)
+}

@@ -1,0 +1,144 @@
+package app
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// CSRF tokens are HMACs, so nothing is stored: a signed-in user's token is
+// bound to their session (the hash of its token), a visitor's to a random
+// pre-login cookie. Every instance sharing the database shares the secret,
+// so a token from one validates on another.
+
+func (s *Server) mac(kind, value string) string {
+	h := hmac.New(sha256.New, s.secret)
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// csrfToken returns the token for forms and the meta tag, setting the
+// pre-login cookie for a visitor who has none yet.
+func (s *Server) csrfToken(c *fiber.Ctx) string {
+	if sess := currentSession(c); sess != nil {
+		return s.mac("csrf-session", sess.TokenHash)
+	}
+	nonce := c.Cookies(s.cfg.CSRFCookieName())
+	if !models.WellFormedToken(nonce) {
+		var err error
+		if nonce, err = models.NewToken(); err != nil {
+			return ""
+		}
+		s.setCookie(c, s.cfg.CSRFCookieName(), nonce, s.sessions.Now().Add(12*time.Hour), false)
+		c.Request().Header.SetCookie(s.cfg.CSRFCookieName(), nonce)
+	}
+	return s.mac("csrf-prelogin", nonce)
+}
+
+// checkCSRF guards every state-changing request: a cross-site Origin or
+// Sec-Fetch-Site is refused outright, then the token (header or form field,
+// never the query string) must match the session's — or, with no session
+// (or on the sign-in forms), the pre-login cookie's.
+func (s *Server) checkCSRF(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		return c.Next()
+	}
+	if c.Get("Sec-Fetch-Site") == "cross-site" {
+		return fiber.NewError(fiber.StatusForbidden, "cross-site request refused")
+	}
+	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !s.sameOrigin(c, origin) {
+		return fiber.NewError(fiber.StatusForbidden, "cross-origin request refused")
+	}
+	got := c.Get("X-CSRF-Token")
+	if got == "" {
+		got = formValue(c, "_csrf")
+	}
+	if got == "" {
+		return fiber.NewError(fiber.StatusForbidden, "missing CSRF token: reload the page and try again")
+	}
+	sess := currentSession(c)
+	if sess != nil && hmac.Equal([]byte(got), []byte(s.mac("csrf-session", sess.TokenHash))) {
+		return c.Next()
+	}
+	signInForm := c.Path() == "/login" || c.Path() == "/setup"
+	if sess == nil || signInForm {
+		nonce := c.Cookies(s.cfg.CSRFCookieName())
+		if models.WellFormedToken(nonce) && hmac.Equal([]byte(got), []byte(s.mac("csrf-prelogin", nonce))) {
+			return c.Next()
+		}
+	}
+	return fiber.NewError(fiber.StatusForbidden, "invalid CSRF token: reload the page and try again")
+}
+
+// sameOrigin compares an Origin header with BASE_URL, or with the request's
+// own scheme and host when BASE_URL is unset.
+func (s *Server) sameOrigin(c *fiber.Ctx, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if s.cfg.BaseURL != nil {
+		return strings.EqualFold(u.Scheme, s.cfg.BaseURL.Scheme) && strings.EqualFold(u.Host, s.cfg.BaseURL.Host)
+	}
+	return strings.EqualFold(u.Host, c.Hostname())
+}
+
+// formValue reads a field from the request body only (urlencoded or
+// multipart), never from the query string.
+func formValue(c *fiber.Ctx, name string) string {
+	ct := string(c.Request().Header.ContentType())
+	switch {
+	case strings.HasPrefix(ct, fiber.MIMEApplicationForm):
+		return string(c.Request().PostArgs().Peek(name))
+	case strings.HasPrefix(ct, fiber.MIMEMultipartForm):
+		if form, err := c.MultipartForm(); err == nil {
+			if v := form.Value[name]; len(v) > 0 {
+				return v[0]
+			}
+		}
+	}
+	return ""
+}
+
+// setSessionCookie issues the session cookie; its Max-Age never passes the
+// server-side expiry.
+func (s *Server) setSessionCookie(c *fiber.Ctx, token string, expires time.Time) {
+	s.setCookie(c, s.cfg.CookieName(), token, expires, true)
+}
+
+// clearSessionCookie deletes the cookie with the same attributes it was
+// set with (Fiber's ClearCookie would drop Path and Secure).
+func (s *Server) clearSessionCookie(c *fiber.Ctx) {
+	s.setCookie(c, s.cfg.CookieName(), "", time.Time{}, true)
+}
+
+func (s *Server) setCookie(c *fiber.Ctx, name, value string, expires time.Time, useDomain bool) {
+	ck := &fiber.Cookie{
+		Name: name, Value: value, Path: "/", HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+		Secure: s.cfg.Secure(),
+	}
+	if useDomain && s.cfg.CookieDomain != "" {
+		ck.Domain = s.cfg.CookieDomain
+	}
+	if value == "" {
+		ck.MaxAge = -1
+		ck.Expires = time.Unix(0, 0)
+	} else {
+		ck.MaxAge = int(expires.Sub(s.sessions.Now()).Seconds())
+		if ck.MaxAge < 1 {
+			ck.MaxAge = 1
+		}
+		ck.Expires = expires
+	}
+	c.Cookie(ck)
+}

@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"sessiond/models"
+)
+
+// runDoctor checks the settings, the database and risky combinations, and
+// prints one line per finding. It fails when anything is an error.
+func runDoctor(ctx context.Context, env Env) error {
+	var problems, warnings []string
+	ok := func(format string, args ...any) { fmt.Fprintf(env.Stdout, "ok    "+format+"\n", args...) }
+	cfg, err := LoadConfig(env.Getenv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			problems = append(problems, line)
+		}
+	} else {
+		ok("settings are valid")
+		warnings = append(warnings, riskyCombinations(cfg, env.Getenv)...)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if db, err := models.Open(ctx, cfg.DatabaseURL); err != nil {
+			problems = append(problems, "database: "+err.Error())
+		} else {
+			defer db.Close()
+			ok("database reachable (%s)", db.Kind)
+			pending, err := models.PendingMigrations(ctx, db)
+			switch {
+			case err != nil:
+				problems = append(problems, "migrations: "+err.Error())
+			case len(pending) > 0:
+				problems = append(problems, "migrations not applied: "+strings.Join(pending, ", ")+" (run sessiond migrate)")
+			default:
+				ok("database migrated")
+				if n, err := models.CountAdmins(ctx, db); err == nil && n == 0 {
+					warnings = append(warnings, "no admin exists: start the server for a setup link, or run sessiond users create --role admin")
+				}
+			}
+		}
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(env.Stdout, "warn  "+w)
+	}
+	for _, p := range problems {
+		fmt.Fprintln(env.Stdout, "error "+p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("doctor found %d problem(s)", len(problems))
+	}
+	return nil
+}
+
+// riskyCombinations are settings that work but are probably a mistake.
+func riskyCombinations(cfg Config, getenv func(string) string) []string {
+	var w []string
+	if cfg.BaseURL == nil {
+		w = append(w, "BASE_URL is unset: cookies are not Secure and forward-auth redirects cannot leave this host; set it to the public URL")
+	}
+	if cfg.Secure() && cfg.AuthSecret == "" {
+		w = append(w, "BASE_URL is https but AUTH_SECRET is unset: a generated secret is kept in the database; set AUTH_SECRET to keep it out of backups")
+	}
+	if cfg.BaseURL != nil && cfg.BaseURL.Scheme == "http" && !isLoopback(cfg.BaseURL.Hostname()) {
+		w = append(w, "BASE_URL is plain http on a non-local host: session cookies travel unencrypted and cannot be Secure")
+	}
+	if cfg.CookieDomain != "" && !cfg.Secure() {
+		w = append(w, "COOKIE_DOMAIN is set without an https BASE_URL: the shared cookie is not Secure")
+	}
+	if cfg.CleanupSchedule == "off" {
+		w = append(w, "CLEANUP_SCHEDULE=off: expired sessions pile up unless a system cron runs sessiond sessions cleanup")
+	}
+	if cfg.SessionAbsolute > 0 && cfg.SessionAbsolute < cfg.SessionMaxAge {
+		w = append(w, "SESSION_ABSOLUTE_LIFETIME is shorter than SESSION_MAX_AGE: every session ends at the absolute cap")
+	}
+	if cfg.SessionCacheTTL > time.Minute {
+		w = append(w, "SESSION_CACHE_TTL over a minute: a revocation made directly in the database takes that long to apply")
+	}
+	if getenv("METRICS_TOKEN") != "" && len(cfg.MetricsToken) < 16 {
+		w = append(w, "METRICS_TOKEN is short: use at least 16 random characters")
+	}
+	if !strings.HasPrefix(cfg.ListenAddr, "127.") && !strings.HasPrefix(cfg.ListenAddr, "localhost:") && !strings.HasPrefix(cfg.ListenAddr, "[::1]") && len(cfg.TrustedProxies) == 0 {
+		w = append(w, "listening beyond loopback without TRUSTED_PROXIES: fine without a proxy; behind one, client IPs will be the proxy's")
+	}
+	return w
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}

@@ -1,0 +1,107 @@
+package app
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mileusna/useragent"
+
+	"sessiond/static"
+)
+
+func staticFS() http.FileSystem { return http.FS(static.FS) }
+
+var (
+	assetOnce   sync.Once
+	assetHashes map[string]string
+)
+
+// assetURL adds a content hash to a static file's URL, so browsers may
+// cache it for a year and still see every new release.
+func assetURL(name string) string {
+	assetOnce.Do(func() {
+		assetHashes = map[string]string{}
+		_ = fs.WalkDir(static.FS, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(static.FS, path)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			assetHashes[path] = hex.EncodeToString(sum[:4])
+			return nil
+		})
+	})
+	return "/static/" + name + "?v=" + assetHashes[name]
+}
+
+func templateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"asset":    assetURL,
+		"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"reltime":  func(t, now time.Time) string { return relativeTime(t, now) },
+		"device":   describeDevice,
+	}
+}
+
+// relativeTime says "in 3 days" or "2 hours ago".
+func relativeTime(t, now time.Time) string {
+	d := t.Sub(now)
+	future := d >= 0
+	d = time.Duration(math.Abs(float64(d)))
+	var n int
+	var unit string
+	switch {
+	case d < time.Minute:
+		return map[bool]string{true: "in less than a minute", false: "just now"}[future]
+	case d < time.Hour:
+		n, unit = int(d/time.Minute), "minute"
+	case d < 48*time.Hour:
+		n, unit = int(d/time.Hour), "hour"
+	case d < 60*24*time.Hour:
+		n, unit = int(d/(24*time.Hour)), "day"
+	default:
+		n, unit = int(d/(30*24*time.Hour)), "month"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	if future {
+		return fmt.Sprintf("in %d %s", n, unit)
+	}
+	return fmt.Sprintf("%d %s ago", n, unit)
+}
+
+// describeDevice reads browser and OS from a user agent: "Firefox 128 on
+// Linux". Unknown agents are shown as they are, shortened.
+func describeDevice(ua string) string {
+	if ua == "" {
+		return "Unknown device"
+	}
+	p := useragent.Parse(ua)
+	browser := p.Name
+	if browser == "" {
+		if len(ua) > 40 {
+			return ua[:40] + "…"
+		}
+		return ua
+	}
+	if v := strings.SplitN(p.Version, ".", 2)[0]; v != "" {
+		browser += " " + v
+	}
+	if p.OS != "" {
+		return browser + " on " + p.OS
+	}
+	return browser
+}

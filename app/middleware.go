@@ -1,0 +1,181 @@
+package app
+
+import (
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+const (
+	localsSession   = "session"
+	localsRequestID = "request_id"
+)
+
+// requestIDs gives every request an id for logs and error pages.
+func (s *Server) requestIDs(c *fiber.Ctx) error {
+	id, err := models.NewToken()
+	if err != nil {
+		return err
+	}
+	id = id[:16]
+	c.Locals(localsRequestID, id)
+	c.Set("X-Request-ID", id)
+	return c.Next()
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(localsRequestID).(string)
+	return id
+}
+
+// accessLog writes one line per request. Errors are rendered here (through
+// the error handler) so the logged status is the one sent.
+func (s *Server) accessLog(c *fiber.Ctx) error {
+	start := time.Now()
+	if err := c.Next(); err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	var userID int64
+	if sess := currentSession(c); sess != nil {
+		userID = sess.UserID
+	}
+	s.log.InfoContext(c.UserContext(), "request",
+		"request_id", requestID(c), "method", c.Method(), "path", c.Path(),
+		"status", c.Response().StatusCode(), "duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"user_id", userID, "ip", s.clientIP(c))
+	return nil
+}
+
+// securityHeaders: a CSP htmx works under (no inline script), no framing,
+// no sniffing, no caching of anything dynamic.
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	if s.cfg.Secure() {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
+	if !strings.HasPrefix(c.Path(), "/static/") {
+		h.Set(fiber.HeaderCacheControl, "no-store")
+	}
+	return c.Next()
+}
+
+// allowedMethods: only the methods sessiond documents; TRACE, PUT and
+// anything unknown get 405.
+func allowedMethods(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodDelete:
+		return c.Next()
+	}
+	c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+	return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
+}
+
+// loadSession resolves the session cookie once per request. A missing,
+// malformed, unknown or expired cookie is simply "not signed in"; only a
+// database failure is an error (503), never a silent sign-out.
+func (s *Server) loadSession(c *fiber.Ctx) error {
+	token := c.Cookies(s.cfg.CookieName())
+	if token == "" {
+		return c.Next()
+	}
+	v, err := s.sessions.Authenticate(c.UserContext(), token, models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
+	switch {
+	case err == nil:
+		c.Locals(localsSession, v.Session)
+		if v.Extended {
+			s.setSessionCookie(c, token, v.Session.ExpiresAt)
+		}
+		s.log.DebugContext(c.UserContext(), "session valid", "session_id", v.Session.ID, "user_id", v.Session.UserID, "extended", v.Extended)
+	case isNotFound(err):
+		s.log.DebugContext(c.UserContext(), "session cookie refused", "reason", err.Error())
+	default:
+		return err
+	}
+	return c.Next()
+}
+
+// currentSession is the request's validated session (with its user), or nil.
+func currentSession(c *fiber.Ctx) *models.Session {
+	sess, _ := c.Locals(localsSession).(*models.Session)
+	return sess
+}
+
+// requireUser guards routes for any signed-in user.
+func requireUser(c *fiber.Ctx) error {
+	if currentSession(c) == nil {
+		return errUnauthenticated
+	}
+	return c.Next()
+}
+
+// requireAdmin guards every /admin route and fragment. The role comes only
+// from the server-side session, never from the request.
+func requireAdmin(c *fiber.Ctx) error {
+	sess := currentSession(c)
+	if sess == nil {
+		return errUnauthenticated
+	}
+	if !sess.User.IsAdmin() {
+		return fiber.NewError(fiber.StatusForbidden, "admins only")
+	}
+	return c.Next()
+}
+
+// clientIP is the peer address, or — when the peer is a trusted proxy — the
+// nearest untrusted address in X-Forwarded-For, so a client cannot pick
+// its own IP by sending the header.
+func (s *Server) clientIP(c *fiber.Ctx) string {
+	peer := c.Context().RemoteIP().String()
+	if len(s.trusted) == 0 || !s.isTrusted(peer) {
+		return peer
+	}
+	parts := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	for i := len(parts) - 1; i >= 0; i-- {
+		ip := strings.TrimSpace(parts[i])
+		if net.ParseIP(ip) == nil {
+			break
+		}
+		if !s.isTrusted(ip) {
+			return ip
+		}
+	}
+	return peer
+}
+
+func (s *Server) isTrusted(ip string) bool {
+	addr := net.ParseIP(ip)
+	for _, n := range s.trusted {
+		if n.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseTrusted(list []string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range list {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		if _, n, err := net.ParseCIDR(p); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,39 @@
+package app
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+
+)
+
+// routes is the map of the application.
+func (s *Server) routes() {
+	a := s.app
+	a.Use(s.requestIDs, s.accessLog, s.recoverer(), s.securityHeaders, allowedMethods)
+
+	// Public, no session and no database.
+	a.Use("/static", filesystem.New(filesystem.Config{Root: staticFS(), MaxAge: 365 * 24 * 3600}))
+	a.Get("/healthz", s.handleHealthz)
+	a.Get("/readyz", s.handleReadyz)
+
+	// Everything below knows the session and checks CSRF on state changes.
+	a.Use(s.loadSession, s.checkCSRF)
+
+	// Sign-in, sign-out and first-admin setup.
+	a.Get("/login", s.handleLoginForm)
+	a.Post("/login", s.handleLogin)
+	a.Post("/logout", s.handleLogout)
+	a.Get("/setup", s.handleSetupForm)
+	a.Post("/setup", s.handleSetup)
+
+	// Signed-in users.
+	a.Get("/", requireUser, s.handleHome)
+	a.Get("/api/me", requireUser, s.handleMe)
+
+	// Admins only: every route and fragment under /admin.
+	admin := a.Group("/admin", requireAdmin)
+	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
+
+}
+

@@ -67,15 +67,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runUsers(ctx, env, db, args)
 		})
 	}
-	if run, ok := extraCommands[cmd]; ok {
-		return run(ctx, env, args)
-	}
 	fmt.Fprint(env.Stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
 }
-
-// extraCommands are subcommands that live in their own files.
-var extraCommands = map[string]func(ctx context.Context, env Env, args []string) error{}
 
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

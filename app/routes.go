@@ -3,8 +3,6 @@ package app
 import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
-
-
 )
 
 // routes is the map of the application.
@@ -36,4 +34,3 @@ func (s *Server) routes() {
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
 }
-

@@ -136,11 +136,14 @@ func requireAdmin(c *fiber.Ctx) error {
 // nearest untrusted address in X-Forwarded-For, so a client cannot pick
 // its own IP by sending the header.
 func (s *Server) clientIP(c *fiber.Ctx) string {
-	peer := c.Context().RemoteIP().String()
-	if len(s.trusted) == 0 || !s.isTrusted(peer) {
+	return s.clientIPFrom(c.Context().RemoteIP().String(), c.Get(fiber.HeaderXForwardedFor))
+}
+
+func (s *Server) clientIPFrom(peer, forwardedFor string) string {
+	if len(s.trusted) == 0 || !s.isTrusted(peer) || forwardedFor == "" {
 		return peer
 	}
-	parts := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	parts := strings.Split(forwardedFor, ",")
 	for i := len(parts) - 1; i >= 0; i-- {
 		ip := strings.TrimSpace(parts[i])
 		if net.ParseIP(ip) == nil {

@@ -171,4 +171,3 @@ func alertText(body string) string {
 }
 
 func testIP(i int) string { return fmt.Sprintf("198.51.100.%d", i%250+1) }
-

@@ -1,0 +1,219 @@
+package app
+
+import (
+	"context"
+	"database/sql"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// tcpProxy forwards to PostgreSQL and can cut every connection, so a test
+// can take the database away and give it back.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	down   bool
+	conns  []net.Conn
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	go p.serve()
+	t.Cleanup(func() { ln.Close(); p.setDown(true) })
+	return p
+}
+
+func (p *tcpProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(up, c); up.Close() }()
+		go func() { _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *tcpProxy) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+	if down {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
+
+func TestFault_PostgresUnreachable_Returns503_ThenRecoversWithoutRestart(t *testing.T) {
+	raw := testdb.PostgresURL(t)
+	u, _ := url.Parse(raw)
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	q := u.Query()
+	q.Set("connect_timeout", "2")
+	u.RawQuery = q.Encode()
+	db, err := models.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
+	user := testdb.CreateUser(t, db, "pgdown@example.com", models.RoleUser)
+	c := a.client()
+	c.login(user.Email, "password123")
+
+	proxy.setDown(true)
+	for _, path := range []string{"/api/me", "/", "/readyz"} {
+		resp := c.request("GET", path, nil, http.Header{"Accept": {"application/json"}})
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(strings.ToLower(body), "sql") ||
+			strings.Contains(body, "dial") || strings.Contains(body, "goroutine") {
+			t.Fatalf("%s with the database down: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	resp, body := c.page("/")
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, `id="email"`) {
+		t.Fatalf("page with the database down: %d (must not look signed out)", resp.StatusCode)
+	}
+
+	proxy.setDown(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.signedIn() {
+		if time.Now().After(deadline) {
+			t.Fatal("did not recover after the database came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestFault_PostgresBackendsTerminated_NoFiveHundred_AndRecovers(t *testing.T) {
+	raw := testdb.PostgresURL(t)
+	u, _ := url.Parse(raw)
+	q := u.Query()
+	appName := "sessiond_fault_" + strings.ReplaceAll(t.Name(), "/", "_")[:20]
+	q.Set("application_name", appName)
+	u.RawQuery = q.Encode()
+	db, err := models.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
+	user := testdb.CreateUser(t, db, "pgkill@example.com", models.RoleUser)
+	c := a.client()
+	c.login(user.Email, "password123")
+
+	killer, err := sql.Open("pgx", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer killer.Close()
+	if _, err := killer.Exec(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, appName); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		resp := c.request("GET", "/api/me", nil, http.Header{"Accept": {"application/json"}})
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("after terminated backends: %d", resp.StatusCode)
+		}
+	}
+	if !c.signedIn() {
+		t.Fatal("not recovered after backends were terminated")
+	}
+}
+
+func TestFault_SQLiteLockHeldPastBusyTimeout_Returns503_ThenRecovers(t *testing.T) {
+	path := strings.TrimPrefix(testdb.SQLiteURL(t), "sqlite:")
+	db, err := models.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	a := newTestApp(t, db, nil)
+	user := testdb.CreateUser(t, db, "locked@example.com", models.RoleUser)
+	c := a.client()
+	c.page("/login")
+
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	resp := c.form("/login", url.Values{"email": {user.Email}, "password": {"password123"}})
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "locked") {
+		t.Fatalf("sign-in while the database is locked: %d %s", resp.StatusCode, body)
+	}
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	c.login(user.Email, "password123")
+}
+
+func TestFault_PanicInHandler_Returns500_AndTheProcessServesOn(t *testing.T) {
+	db := testdb.SQLite(t)
+	a := newTestApp(t, db, map[string]string{"LOG_LEVEL": "error"})
+	a.srv.Handler().Get("/test/panic", func(c *fiber.Ctx) error { panic("boom") })
+	c := a.client()
+	resp := c.request("GET", "/test/panic", nil, http.Header{"Accept": {"application/json"}})
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusInternalServerError || strings.Contains(body, "boom") || strings.Contains(body, "goroutine") {
+		t.Fatalf("panic: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := c.page("/login"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after a panic: %d", resp.StatusCode)
+	}
+	if !strings.Contains(a.logs.String(), "panic") {
+		t.Fatal("panic not logged")
+	}
+}

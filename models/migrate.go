@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -96,8 +97,10 @@ func PendingMigrations(ctx context.Context, db *DB) ([]string, error) {
 	var have []string
 	err = db.Read.NewSelect().Table("schema_migrations").Column("id").Scan(ctx, &have)
 	if err != nil {
-		// No schema_migrations table: nothing is applied.
-		have = nil
+		if err := Wrap(err, "pending migrations"); errors.Is(err, ErrUnavailable) {
+			return nil, err
+		}
+		have = nil // no schema_migrations table yet: nothing is applied
 	}
 	seen := map[string]bool{}
 	for _, id := range have {

@@ -378,11 +378,16 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Va
 		seen, ip, ua = now, clip(c.IP, 64), clip(c.UserAgent, 512)
 	}
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		res, err := tx.NewUpdate().Model((*Session)(nil)).
-			Set("expires_at = ?", m.db.T(newExp)).Set("last_seen_at = ?", m.db.T(seen)).
-			Set("ip = ?", ip).Set("user_agent = ?", ua).
-			Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).
-			Exec(ctx)
+		// Set only what this request changes: s may be stale, and writing
+		// its old expiry back would undo a concurrent extension.
+		q := tx.NewUpdate().Model((*Session)(nil))
+		if extend {
+			q = q.Set("expires_at = ?", m.db.T(newExp))
+		}
+		if touch {
+			q = q.Set("last_seen_at = ?", m.db.T(seen)).Set("ip = ?", ip).Set("user_agent = ?", ua)
+		}
+		res, err := q.Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
 		if err := affectedOne(res, err, "refresh session"); err != nil {
 			return err
 		}

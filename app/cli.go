@@ -66,6 +66,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runUsers(ctx, env, db, args)
 		})
+
+		// sessions cleanup (issue 4)
+
+		// seed (issue 3)
+
 	}
 	fmt.Fprint(env.Stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)

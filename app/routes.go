@@ -15,6 +15,8 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.handleHealthz)
 	a.Get("/readyz", s.handleReadyz)
 
+	// Prometheus metrics (bearer token; issue 5).
+
 	// Everything below knows the session and checks CSRF on state changes.
 	a.Use(s.loadSession, s.checkCSRF)
 
@@ -29,8 +31,18 @@ func (s *Server) routes() {
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)
 
+	// Forward-auth for reverse proxies (issue 9).
+
+	// Your sessions and password (issue 6).
+
 	// Admins only: every route and fragment under /admin.
 	admin := a.Group("/admin", requireAdmin)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
+
+	// Sessions and users (issue 3).
+
+	// Cleanup runs (issue 4).
+
+	// Audit trail and insights (issue 5).
 
 }

@@ -234,13 +234,40 @@ func (m *SessionManager) DeleteSession(ctx context.Context, token string, a Audi
 	return m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionSignedOut, a)
 }
 
+// RevokeToken deletes the session of a raw token on an admin's behalf (the
+// seed's DELETE with sessionToken); 0 when no session has that token.
+func (m *SessionManager) RevokeToken(ctx context.Context, token string, a Audit) (int, error) {
+	if !WellFormedToken(token) {
+		return 0, nil
+	}
+	return m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionRevoked, a)
+}
+
 // DeleteSessionByID deletes one session by id (admin or user revoke); an
 // unknown id is ErrNotFound. It returns the deleted session.
 func (m *SessionManager) DeleteSessionByID(ctx context.Context, id int64, kind string, a Audit) (*Session, error) {
+	return m.deleteByID(ctx, id, 0, kind, a)
+}
+
+// DeleteUserSession deletes session id only if it belongs to userID (a
+// user revoking one of their own devices); another user's session is
+// ErrNotFound and stays alive.
+func (m *SessionManager) DeleteUserSession(ctx context.Context, userID, id int64, kind string, a Audit) (*Session, error) {
+	if userID == 0 {
+		return nil, Wrap(ErrNotFound, "delete session")
+	}
+	return m.deleteByID(ctx, id, userID, kind, a)
+}
+
+func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind string, a Audit) (*Session, error) {
 	var gone *Session
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		s := new(Session)
-		if err := tx.NewDelete().Model(s).Where("id = ?", id).Returning("*").Scan(ctx); err != nil {
+		q := tx.NewDelete().Model(s).Where("id = ?", id)
+		if ownerID != 0 {
+			q = q.Where("user_id = ?", ownerID)
+		}
+		if err := q.Returning("*").Scan(ctx); err != nil {
 			return err
 		}
 		gone = s

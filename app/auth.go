@@ -25,7 +25,10 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 	if currentSession(c) != nil {
 		return redirect(c, next)
 	}
-	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: c.Query("next")}})
+	if next == "/" {
+		next = "" // the page only ever echoes a next it would follow
+	}
+	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next}})
 }
 
 // handleLogin checks the password and starts a new session. Unknown email

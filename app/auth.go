@@ -21,12 +21,9 @@ type loginView struct {
 }
 
 func (s *Server) handleLoginForm(c *fiber.Ctx) error {
-	next := s.safeNext(c.Query("next"))
+	next, _ := s.allowedNext(c.Query("next"))
 	if currentSession(c) != nil {
-		return redirect(c, next)
-	}
-	if next == "/" {
-		next = "" // the page only ever echoes a next it would follow
+		return redirect(c, s.safeNext(next))
 	}
 	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next}})
 }
@@ -114,6 +111,7 @@ func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) 
 	if wantsJSON(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
+	next, _ = s.allowedNext(next)
 	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg}})
 }
 
@@ -142,34 +140,63 @@ func (s *Server) handleHome(c *fiber.Ctx) error {
 }
 
 // safeNext keeps post-login redirects on this site: a same-site path, or an
-// absolute URL on a host allowed for forward-auth round trips.
+// absolute URL on a host allowed for forward-auth round trips; "/" otherwise.
 func (s *Server) safeNext(next string) string {
-	if next == "" || len(next) > 2048 || strings.ContainsAny(next, "\\\r\n\t") {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil {
-		return "/"
-	}
-	if u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") {
-		return next
-	}
-	if (u.Scheme == "https" || u.Scheme == "http") && u.User == nil && s.allowedRedirectHost(u) {
-		return u.String()
+	if v, ok := s.allowedNext(next); ok {
+		return v
 	}
 	return "/"
 }
 
-// allowedRedirectHost: COOKIE_DOMAIN and its subdomains, else BASE_URL's host.
+// allowedNext returns next (normalised) and true when sign-in may return
+// there: a path on this site (not //host or /\host), or an http(s) URL
+// without userinfo whose host is allowed. Anything unusual is refused.
+func (s *Server) allowedNext(next string) (string, bool) {
+	if next == "" || len(next) > 2048 || strings.ContainsAny(next, "\\") || hasControl(next) {
+		return "", false
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return "", false
+	}
+	if u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == "" &&
+		strings.HasPrefix(next, "/") && !strings.HasPrefix(next, "//") {
+		return next, true
+	}
+	if (u.Scheme == "https" || u.Scheme == "http") && u.User == nil && u.Opaque == "" &&
+		strings.HasPrefix(strings.ToLower(next), u.Scheme+"://") && s.allowedRedirectHost(u) {
+		return u.String(), true
+	}
+	return "", false
+}
+
+// allowedRedirectHost: COOKIE_DOMAIN and its subdomains, else BASE_URL's
+// host (and port); over https only https. A host must be a plain DNS name
+// or IPv4 address, so no encoding trick can make it read differently.
 func (s *Server) allowedRedirectHost(u *url.URL) bool {
 	if s.cfg.Secure() && u.Scheme != "https" {
 		return false
 	}
 	host := u.Hostname()
+	if host == "" || strings.Trim(strings.ToLower(host), "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" {
+		return false
+	}
+	if port := u.Port(); strings.Trim(port, "0123456789") != "" || strings.HasSuffix(u.Host, ":") {
+		return false
+	}
 	if s.cfg.CookieDomain != "" {
 		return hostWithin(host, s.cfg.CookieDomain)
 	}
 	return s.cfg.BaseURL != nil && strings.EqualFold(u.Host, s.cfg.BaseURL.Host)
+}
+
+func hasControl(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) client(c *fiber.Ctx) models.Client {

@@ -32,6 +32,7 @@ func (s *Server) routes() {
 	a.Get("/api/me", requireUser, s.handleMe)
 
 	// Forward-auth for reverse proxies (issue 9).
+	a.Get("/auth/verify", s.handleAuthVerify)
 
 	// Your sessions and password (issue 6).
 

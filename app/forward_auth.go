@@ -1,0 +1,117 @@
+package app
+
+import (
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// Forward-auth: a reverse proxy asks GET /auth/verify, with the visitor's
+// cookies, before it serves a protected app. The session was already
+// resolved (and, when due, refreshed) by loadSession, exactly as for
+// sessiond's own pages, so verifying costs one prepared lookup and writes
+// only when a refresh is due.
+//
+// Two protocols:
+//   - nginx auth_request (X-Original-URL set, or ?mode=nginx): 200, 401 or
+//     403 only. nginx cannot pass a redirect from the subrequest on; its
+//     error_page 401 sends the browser back here in the other mode.
+//   - Caddy forward_auth and Traefik ForwardAuth (X-Forwarded-Host/Uri):
+//     200, 403, or for a visitor without a session a 302 to sign-in when
+//     it is a browser (the proxy passes the answer on), else 401.
+//
+// The answers are the proxy's protocol, not pages, so they are written
+// here rather than through the error handler, which would send a browser
+// to sign in with next=/auth/verify.
+
+// Headers the proxy copies to the upstream app on success.
+const (
+	headerRemoteUser   = "Remote-User"
+	headerRemoteName   = "Remote-Name"
+	headerRemoteEmail  = "Remote-Email"
+	headerRemoteGroups = "Remote-Groups"
+)
+
+func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
+	role := c.Query("role")
+	if role != "" && !models.ValidRole(role) {
+		return badParam("role", "want admin or user")
+	}
+	nginx := c.Query("mode") == "nginx" || c.Get("X-Original-URL") != ""
+	sess := currentSession(c)
+	if sess == nil {
+		return s.verifyRefused(c, nginx)
+	}
+	if role == models.RoleAdmin && !sess.User.IsAdmin() {
+		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", "role", "user_id", sess.UserID, "want", role)
+		return fiber.NewError(fiber.StatusForbidden, "the "+role+" role is required")
+	}
+	u := sess.User
+	c.Set(headerRemoteUser, headerSafe(u.Email))
+	c.Set(headerRemoteName, headerSafe(u.Name))
+	c.Set(headerRemoteEmail, headerSafe(u.Email))
+	c.Set(headerRemoteGroups, headerSafe(u.Role))
+	return c.SendStatus(fiber.StatusOK)
+}
+
+// verifyRefused answers a visitor without a valid session: 401 for nginx
+// and non-browsers, a redirect to sign-in (and back) for browsers.
+func (s *Server) verifyRefused(c *fiber.Ctx, nginx bool) error {
+	original := forwardedURL(c)
+	if nginx || original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
+		if wantsJSON(c) {
+			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
+		}
+		c.Type("txt", "utf-8")
+		return c.Status(fiber.StatusUnauthorized).SendString(errUnauthenticated.Message)
+	}
+	return c.Redirect(s.loginURL(original), fiber.StatusFound)
+}
+
+// forwardedURL is the URL the visitor asked the proxy for, from
+// X-Forwarded-Proto/Host/Uri (Caddy, Traefik, and nginx's @login
+// location); "" when the proxy did not say. It is only ever used as a
+// sign-in `next`, which safeNext checks.
+func forwardedURL(c *fiber.Ctx) string {
+	host := c.Get(fiber.HeaderXForwardedHost)
+	if host == "" {
+		return ""
+	}
+	proto := strings.ToLower(c.Get(fiber.HeaderXForwardedProto))
+	if proto != "https" {
+		proto = "http"
+	}
+	uri := c.Get("X-Forwarded-Uri")
+	if !strings.HasPrefix(uri, "/") {
+		uri = "/"
+	}
+	return proto + "://" + host + uri
+}
+
+// loginURL is sessiond's sign-in page with next set to original when the
+// round trip may return there; a URL outside the allowed hosts is dropped
+// here and again by safeNext after sign-in.
+func (s *Server) loginURL(original string) string {
+	login := "/login"
+	if s.cfg.BaseURL != nil {
+		login = s.cfg.BaseURL.String() + login
+	}
+	if next, ok := s.allowedNext(original); ok && next != "/" {
+		login += "?next=" + url.QueryEscape(next)
+	}
+	return login
+}
+
+// headerSafe drops control characters so a user's name can never split a
+// header.
+func headerSafe(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v)
+}

@@ -17,10 +17,13 @@ func forwardEnv() map[string]string {
 	return map[string]string{"BASE_URL": "https://login.example.com", "COOKIE_DOMAIN": "example.com"}
 }
 
-// Proxy requests as each protocol sends them.
+// Proxy requests as each protocol sends them: nginx's auth_request with the
+// X-Original-URL our config sets; Caddy's forward_auth and Traefik's
+// ForwardAuth both send X-Forwarded-Method/Proto/Host/Uri (Traefik is not
+// installable offline, so its protocol is proven here, Caddy's also end to end).
 var (
 	nginxAuth = http.Header{"X-Original-Url": {"https://app.example.com/docs?page=2"}, "Accept": {"text/html"}}
-	caddyAuth = http.Header{
+	forwardedAuth = http.Header{
 		"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.com"},
 		"X-Forwarded-Uri": {"/docs?page=2&x=1"}, "X-Forwarded-Method": {"GET"}, "Accept": {"text/html,application/xhtml+xml"},
 	}
@@ -30,7 +33,7 @@ var (
 	}
 )
 
-const caddyOriginal = "https://app.example.com/docs?page=2&x=1"
+const forwardedOriginal = "https://app.example.com/docs?page=2&x=1"
 
 func (c *client) verify(query string, h http.Header) *http.Response {
 	c.app.t.Helper()
@@ -64,7 +67,7 @@ func TestForwardAuth_EachProtocol_SignedInGets200WithExactRemoteHeaders(t *testi
 		u := testdb.CreateUser(t, db, "ada@example.com", models.RoleUser)
 		c := a.client()
 		c.login(u.Email, "password123")
-		for name, h := range map[string]http.Header{"nginx": nginxAuth, "caddy/traefik": caddyAuth, "api": apiAuth, "plain": nil} {
+		for name, h := range map[string]http.Header{"nginx": nginxAuth, "caddy/traefik": forwardedAuth, "api": apiAuth, "plain": nil} {
 			resp := c.verify("", h)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s: status %d", name, resp.StatusCode)
@@ -86,7 +89,7 @@ func TestForwardAuth_NoSession_NginxGets401_BrowserRedirectedWithNext_APIGets401
 			name  string
 			query string
 			h     http.Header
-		}{{"nginx header", "", nginxAuth}, {"nginx query", "?mode=nginx", caddyAuth}, {"api", "", apiAuth}, {"plain", "", nil}} {
+		}{{"nginx header", "", nginxAuth}, {"nginx query", "?mode=nginx", forwardedAuth}, {"api", "", apiAuth}, {"plain", "", nil}} {
 			resp := c.verify(tc.query, tc.h)
 			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Location") != "" {
 				t.Fatalf("%s: status %d location %q, want 401 without redirect", tc.name, resp.StatusCode, resp.Header.Get("Location"))
@@ -94,8 +97,8 @@ func TestForwardAuth_NoSession_NginxGets401_BrowserRedirectedWithNext_APIGets401
 			wantNoRemote(t, resp)
 		}
 
-		resp := c.verify("", caddyAuth)
-		want := "https://login.example.com/login?next=" + url.QueryEscape(caddyOriginal)
+		resp := c.verify("", forwardedAuth)
+		want := "https://login.example.com/login?next=" + url.QueryEscape(forwardedOriginal)
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != want {
 			t.Fatalf("browser: %d %q, want 302 %q", resp.StatusCode, resp.Header.Get("Location"), want)
 		}
@@ -116,7 +119,7 @@ func TestForwardAuth_ExpiredOrUnknownSession_TreatedAsNoSession(t *testing.T) {
 		if resp := c.verify("", nginxAuth); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("nginx, expired: %d", resp.StatusCode)
 		}
-		if resp := c.verify("", caddyAuth); resp.StatusCode != http.StatusFound {
+		if resp := c.verify("", forwardedAuth); resp.StatusCode != http.StatusFound {
 			t.Fatalf("browser, expired: %d", resp.StatusCode)
 		}
 		if n := countRows(t, db, "sessions", ""); n != 1 {
@@ -140,7 +143,7 @@ func TestForwardAuth_RoleAdmin_UserGets403_AdminGets200(t *testing.T) {
 		uc, ac := a.client(), a.client()
 		uc.login(u.Email, "password123")
 		ac.login(adm.Email, "password123")
-		for name, h := range map[string]http.Header{"nginx": nginxAuth, "caddy/traefik": caddyAuth} {
+		for name, h := range map[string]http.Header{"nginx": nginxAuth, "caddy/traefik": forwardedAuth} {
 			resp := uc.verify("?role=admin", h)
 			if resp.StatusCode != http.StatusForbidden {
 				t.Fatalf("%s: user with role=admin: %d", name, resp.StatusCode)
@@ -172,7 +175,7 @@ func TestForwardAuth_NoWriteUntilTouchOrUpdateIsDue(t *testing.T) {
 		events := countRows(t, db, "session_events", "")
 
 		for i := 0; i < 25; i++ {
-			resp := c.verify("", caddyAuth)
+			resp := c.verify("", forwardedAuth)
 			if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
 				t.Fatalf("request %d: %d, cookies %v", i, resp.StatusCode, resp.Cookies())
 			}
@@ -224,13 +227,13 @@ func TestForwardAuth_NextOutsideAllowedDomain_IsDroppedAndRefused(t *testing.T) 
 		u := testdb.CreateUser(t, db, "round@example.com", models.RoleUser)
 		c := a.client()
 
-		h := caddyAuth.Clone()
+		h := forwardedAuth.Clone()
 		h.Set("X-Forwarded-Host", "example.com.evil.example")
 		resp := c.verify("", h)
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "https://login.example.com/login" {
 			t.Fatalf("foreign host: %d %q, want a plain sign-in redirect", resp.StatusCode, resp.Header.Get("Location"))
 		}
-		h = caddyAuth.Clone()
+		h = forwardedAuth.Clone()
 		h.Set("X-Forwarded-Proto", "http") // BASE_URL is https: never send the user back over http
 		if resp := c.verify("", h); resp.Header.Get("Location") != "https://login.example.com/login" {
 			t.Fatalf("http next kept: %q", resp.Header.Get("Location"))
@@ -252,21 +255,21 @@ func TestForwardAuth_SignInRoundTrip_ReturnsToOriginalURL(t *testing.T) {
 		a := newTestApp(t, db, forwardEnv())
 		u := testdb.CreateUser(t, db, "trip@example.com", models.RoleUser)
 		c := a.client()
-		loc, _ := url.Parse(c.verify("", caddyAuth).Header.Get("Location"))
+		loc, _ := url.Parse(c.verify("", forwardedAuth).Header.Get("Location"))
 		_, body := c.page(loc.RequestURI())
 		if !strings.Contains(body, `name="next" value="https://app.example.com/docs?page=2&amp;x=1"`) {
 			t.Fatalf("login page does not carry next: %s", body)
 		}
 		resp := c.form("/login", url.Values{"email": {u.Email}, "password": {"password123"}, "next": {loc.Query().Get("next")}})
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != caddyOriginal {
-			t.Fatalf("after sign-in: %d %q, want %q", resp.StatusCode, resp.Header.Get("Location"), caddyOriginal)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != forwardedOriginal {
+			t.Fatalf("after sign-in: %d %q, want %q", resp.StatusCode, resp.Header.Get("Location"), forwardedOriginal)
 		}
-		if resp := c.verify("", caddyAuth); resp.StatusCode != http.StatusOK {
+		if resp := c.verify("", forwardedAuth); resp.StatusCode != http.StatusOK {
 			t.Fatalf("verify after sign-in: %d", resp.StatusCode)
 		}
 		// Already signed in: the sign-in page sends straight back.
-		resp = c.request("GET", "/login?next="+url.QueryEscape(caddyOriginal), nil, nil)
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != caddyOriginal {
+		resp = c.request("GET", "/login?next="+url.QueryEscape(forwardedOriginal), nil, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != forwardedOriginal {
 			t.Fatalf("signed-in visit to /login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 	})

@@ -21,6 +21,13 @@ func liveServer(t testing.TB, db *models.DB, env map[string]string) (*testApp, s
 	if err != nil {
 		t.Fatal(err)
 	}
+	return liveServerOn(t, ln, db, env)
+}
+
+// liveServerOn is liveServer on a listener the test opened, for a BASE_URL
+// that names the port under another host name.
+func liveServerOn(t testing.TB, ln net.Listener, db *models.DB, env map[string]string) (*testApp, string) {
+	t.Helper()
 	base := "http://" + ln.Addr().String()
 	if env == nil {
 		env = map[string]string{}

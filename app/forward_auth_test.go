@@ -22,7 +22,7 @@ func forwardEnv() map[string]string {
 // ForwardAuth both send X-Forwarded-Method/Proto/Host/Uri (Traefik is not
 // installable offline, so its protocol is proven here, Caddy's also end to end).
 var (
-	nginxAuth = http.Header{"X-Original-Url": {"https://app.example.com/docs?page=2"}, "Accept": {"text/html"}}
+	nginxAuth     = http.Header{"X-Original-Url": {"https://app.example.com/docs?page=2"}, "Accept": {"text/html"}}
 	forwardedAuth = http.Header{
 		"X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"app.example.com"},
 		"X-Forwarded-Uri": {"/docs?page=2&x=1"}, "X-Forwarded-Method": {"GET"}, "Accept": {"text/html,application/xhtml+xml"},

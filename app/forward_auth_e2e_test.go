@@ -291,6 +291,23 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 		}
 	}
 
+	// A request after SESSION_UPDATE_AGE extends the session; nginx passes
+	// the re-issued cookie on (auth_request_set + add_header). Caddy's
+	// forward_auth copies only the listed request headers, so the browser
+	// keeps its old cookie lifetime (documented in the README).
+	a.clock.Advance(25 * time.Hour)
+	resp, _ = e2eGet(t, br, original, nil)
+	refreshed := findCookie(resp, a.srv.cfg.CookieName())
+	if resp.StatusCode != http.StatusOK || a.srv.Sessions().ExtendWrites.Load() != 1 {
+		t.Fatalf("after update age: %d, extend writes %d", resp.StatusCode, a.srv.Sessions().ExtendWrites.Load())
+	}
+	switch {
+	case nginx && (refreshed == nil || refreshed.Domain != e2eDomain):
+		t.Fatalf("nginx did not pass the re-issued cookie on: %v", resp.Header.Values("Set-Cookie"))
+	case !nginx:
+		t.Logf("caddy passed the re-issued cookie on: %v", refreshed != nil)
+	}
+
 	// 4. An admin revokes that session in sessiond: the next proxied
 	// request is refused.
 	var sess models.Session

@@ -338,3 +338,41 @@ func TestProxy_Nginx_SignInRoundTripHeadersAndRevoke(t *testing.T) {
 func TestProxy_Caddy_SignInRoundTripHeadersAndRevoke(t *testing.T) {
 	proxyJourney(t, startCaddy, false)
 }
+
+// TestProxy_READMEConfigIsTheTestedOne: every line of the nginx block the
+// tests run appears in the README's, addresses aside, and the Caddyfile's
+// forward_auth lines too, so the copy-paste configuration is the proven one.
+func TestProxy_READMEConfigIsTheTestedOne(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(string(readme), "\n") {
+		if i := strings.Index(l, " #"); i >= 0 {
+			l = l[:i]
+		}
+		lines[strings.Join(strings.Fields(l), " ")] = true
+	}
+	check := func(file, from, to string, addr *strings.Replacer) {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i, j := strings.Index(s, from), strings.Index(s, to)
+		if i < 0 || j < i {
+			t.Fatalf("%s: no %q…%q section", file, from, to)
+		}
+		for _, l := range strings.Split(s[i:j], "\n") {
+			l = strings.Join(strings.Fields(addr.Replace(l)), " ")
+			if l != "" && !strings.HasPrefix(l, "#") && !lines[l] {
+				t.Errorf("%s: %q is not in the README", file, l)
+			}
+		}
+	}
+	check("nginx.conf.tmpl", "# --- README block starts ---\n", "# --- README block ends ---",
+		strings.NewReplacer("http://sessiond", "http://127.0.0.1:8080", "http://app", "http://127.0.0.1:3000"))
+	check("Caddyfile.tmpl", "\tforward_auth", "\treverse_proxy",
+		strings.NewReplacer("{{.Sessiond}}", "127.0.0.1:8080"))
+}

@@ -167,11 +167,15 @@ func startNginx(t testing.TB, sessiondAddr, upstreamAddr string) string {
 // startCaddy runs caddy from testdata/Caddyfile.tmpl (no admin endpoint,
 // no automatic https, its config and data dirs in a temp dir).
 func startCaddy(t testing.TB, sessiondAddr, upstreamAddr string) string {
+	return startCaddyFrom(t, "Caddyfile.tmpl", sessiondAddr, upstreamAddr)
+}
+
+func startCaddyFrom(t testing.TB, tmpl, sessiondAddr, upstreamAddr string) string {
 	bin := requireBinary(t, "caddy")
 	dir := t.TempDir()
 	port := freePort(t)
 	conf := filepath.Join(dir, "Caddyfile")
-	renderTemplate(t, "Caddyfile.tmpl", conf, map[string]string{
+	renderTemplate(t, tmpl, conf, map[string]string{
 		"Port": port, "Sessiond": sessiondAddr, "Upstream": upstreamAddr,
 	})
 	env := []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
@@ -223,7 +227,9 @@ func e2eGet(t testing.TB, c *http.Client, rawURL string, h http.Header) (*http.R
 }
 
 // proxyJourney is one user's whole story through a proxy.
-func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamAddr string) string, nginx bool) {
+// passesCookie: the proxy hands the cookie sessiond re-issues on an
+// extension to the browser; nginx: its config also has /admin-only/.
+func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamAddr string) string, nginx, passesCookie bool) {
 	db := testdb.SQLite(t)
 	ln := freeListener(t)
 	loginBase := "http://login." + e2eDomain + ":" + portOf(ln.Addr().String())
@@ -291,21 +297,26 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 		}
 	}
 
+	if v := resp.Header.Values("Set-Cookie"); len(v) != 0 {
+		t.Errorf("no refresh due, yet Set-Cookie %q", v)
+	}
+
 	// A request after SESSION_UPDATE_AGE extends the session; nginx passes
-	// the re-issued cookie on (auth_request_set + add_header). Caddy's
-	// forward_auth copies only the listed request headers, so the browser
-	// keeps its old cookie lifetime (documented in the README).
+	// the re-issued cookie on (auth_request_set + add_header), and so does
+	// Caddy's written-out form. The forward_auth shorthand copies only the
+	// listed request headers, so there the browser keeps its old cookie
+	// lifetime (documented in the README).
 	a.clock.Advance(25 * time.Hour)
 	resp, _ = e2eGet(t, br, original, nil)
 	refreshed := findCookie(resp, a.srv.cfg.CookieName())
 	if resp.StatusCode != http.StatusOK || a.srv.Sessions().ExtendWrites.Load() != 1 {
 		t.Fatalf("after update age: %d, extend writes %d", resp.StatusCode, a.srv.Sessions().ExtendWrites.Load())
 	}
-	switch {
-	case nginx && (refreshed == nil || refreshed.Domain != e2eDomain):
-		t.Fatalf("nginx did not pass the re-issued cookie on: %v", resp.Header.Values("Set-Cookie"))
-	case !nginx:
-		t.Logf("caddy passed the re-issued cookie on: %v", refreshed != nil)
+	if passesCookie && (refreshed == nil || refreshed.Domain != e2eDomain || refreshed.MaxAge <= 0) {
+		t.Fatalf("the proxy did not pass the re-issued cookie on: %q", resp.Header.Values("Set-Cookie"))
+	}
+	if !passesCookie && refreshed != nil {
+		t.Logf("this proxy now passes the re-issued cookie on: the README's caveat can go")
 	}
 
 	// 4. An admin revokes that session in sessiond: the next proxied
@@ -332,16 +343,21 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 }
 
 func TestProxy_Nginx_SignInRoundTripHeadersAndRevoke(t *testing.T) {
-	proxyJourney(t, startNginx, true)
+	proxyJourney(t, startNginx, true, true)
 }
 
 func TestProxy_Caddy_SignInRoundTripHeadersAndRevoke(t *testing.T) {
-	proxyJourney(t, startCaddy, false)
+	proxyJourney(t, startCaddy, false, false)
+}
+
+func TestProxy_CaddyWrittenOut_AlsoPassesTheRefreshedCookie(t *testing.T) {
+	proxyJourney(t, func(t testing.TB, s, u string) string { return startCaddyFrom(t, "Caddyfile-cookie.tmpl", s, u) }, false, true)
 }
 
 // TestProxy_READMEConfigIsTheTestedOne: every line of the nginx block the
 // tests run appears in the README's, addresses aside, and the Caddyfile's
-// forward_auth lines too, so the copy-paste configuration is the proven one.
+// forward_auth lines and the written-out form's too, so the copy-paste
+// configuration is the proven one.
 func TestProxy_READMEConfigIsTheTestedOne(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -374,5 +390,7 @@ func TestProxy_READMEConfigIsTheTestedOne(t *testing.T) {
 	check("nginx.conf.tmpl", "# --- README block starts ---\n", "# --- README block ends ---",
 		strings.NewReplacer("http://sessiond", "http://127.0.0.1:8080", "http://app", "http://127.0.0.1:3000"))
 	check("Caddyfile.tmpl", "\tforward_auth", "\treverse_proxy",
+		strings.NewReplacer("{{.Sessiond}}", "127.0.0.1:8080"))
+	check("Caddyfile-cookie.tmpl", "\treverse_proxy {{.Sessiond}}", "\treverse_proxy {{.Upstream}}",
 		strings.NewReplacer("{{.Sessiond}}", "127.0.0.1:8080"))
 }

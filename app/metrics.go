@@ -26,17 +26,18 @@ const figuresTTL = 15 * time.Second
 type metrics struct {
 	registry *prometheus.Registry
 	duration *prometheus.HistogramVec
+	figures  *dbCollector
 	handler  fiber.Handler
 }
 
 func newMetrics(s *Server) *metrics {
-	m := &metrics{registry: prometheus.NewRegistry()}
+	m := &metrics{registry: prometheus.NewRegistry(), figures: &dbCollector{s: s}}
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sessiond_http_request_duration_seconds",
 		Help:    "HTTP request durations by route template, method and status.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "method", "status"})
-	m.registry.MustRegister(m.duration, &dbCollector{s: s},
+	m.registry.MustRegister(m.duration, m.figures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return m
@@ -67,8 +68,11 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 	// Compare hashes so the comparison takes the same time whatever the lengths.
 	want, have := sha256.Sum256([]byte(s.cfg.MetricsToken)), sha256.Sum256([]byte(got))
 	if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+		// Answered here, not by the error handler: a scraper is no browser
+		// to send to the sign-in page, it needs the 401 itself.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
-		return fiber.NewError(fiber.StatusUnauthorized, "metrics: bearer token required")
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(fiber.StatusUnauthorized).SendString("metrics: bearer token required\n")
 	}
 	return s.metrics.handler(c)
 }

@@ -114,16 +114,14 @@ func buildChart(ins *models.Insights) insightsView {
 	return v
 }
 
-// niceCeil rounds an axis maximum up to 1, 2 or 5 times a power of ten
-// (at least 4, so the ticks are whole numbers).
+// niceCeil rounds an axis maximum up so each of the chartTicks steps is
+// 1, 2, 2.5 or 5 times a power of ten (whole numbers only).
 func niceCeil(v int64) int64 {
-	if v <= 4 {
-		return 4
-	}
 	for p := int64(1); ; p *= 10 {
-		for _, m := range []int64{1, 2, 5} {
-			if m*p*chartTicks >= v && (m*p*chartTicks)%chartTicks == 0 {
-				return m * p * chartTicks
+		// p*25/10 is 2.5p for p ≥ 10 and repeats 2p for p = 1.
+		for _, step := range []int64{p, 2 * p, p * 25 / 10, 5 * p} {
+			if step*chartTicks >= v {
+				return step * chartTicks
 			}
 		}
 	}

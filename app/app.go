@@ -35,6 +35,7 @@ type Server struct {
 	hashers  limiter
 	throttle *throttle
 	setup    setupGate
+	metrics  *metrics
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -65,6 +66,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
 	}
+	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}

@@ -45,9 +45,11 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if sess := currentSession(c); sess != nil {
 		userID = sess.UserID
 	}
+	took := time.Since(start)
+	s.observe(c, took)
 	s.log.InfoContext(c.UserContext(), "request",
 		"request_id", requestID(c), "method", c.Method(), "path", c.Path(),
-		"status", c.Response().StatusCode(), "duration_ms", float64(time.Since(start).Microseconds())/1000,
+		"status", c.Response().StatusCode(), "duration_ms", float64(took.Microseconds())/1000,
 		"user_id", userID, "ip", s.clientIP(c))
 	return nil
 }

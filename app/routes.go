@@ -16,6 +16,7 @@ func (s *Server) routes() {
 	a.Get("/readyz", s.handleReadyz)
 
 	// Prometheus metrics (bearer token; issue 5).
+	a.Get("/metrics", s.handleMetrics)
 
 	// Everything below knows the session and checks CSRF on state changes.
 	a.Use(s.loadSession, s.checkCSRF)
@@ -45,5 +46,8 @@ func (s *Server) routes() {
 	// Cleanup runs (issue 4).
 
 	// Audit trail and insights (issue 5).
+	admin.Get("/audit", s.handleAuditList)
+	admin.Get("/audit.csv", s.handleAuditCSV)
+	admin.Get("/insights", s.handleInsights)
 
 }

@@ -175,7 +175,7 @@ func (m *SessionManager) CreateSession(ctx context.Context, token string, userID
 		if _, err := tx.NewInsert().Model(s).Returning("id").Exec(ctx); err != nil {
 			return err
 		}
-		a := Audit{IP: c.IP, UserAgent: c.UserAgent}
+		a := Audit{ActorID: userID, IP: c.IP, UserAgent: c.UserAgent} // a sign-in is the user's own act
 		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, ""))
 	})
 	if err != nil {
@@ -421,7 +421,7 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Va
 		if !extend {
 			return nil
 		}
-		return RecordEvent(ctx, tx, Audit{IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
+		return RecordEvent(ctx, tx, Audit{ActorID: s.UserID, IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
 	})
 	if err != nil {
 		return Validation{}, err

@@ -1,0 +1,130 @@
+package app
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+const (
+	insightDays = 30
+	insightTop  = 10
+)
+
+// chart geometry, in SVG user units.
+const (
+	chartW, chartH         = 720, 240
+	chartLeft, chartRight  = 48, 12
+	chartTop, chartBottom  = 16, 32
+	chartPlotW, chartPlotH = chartW - chartLeft - chartRight, chartH - chartTop - chartBottom
+	chartBaseY             = chartTop + chartPlotH
+	chartBarGap            = 2.0
+	chartLabelEvery        = 7
+	chartTicks             = 4
+)
+
+type chartBar struct {
+	X, Y, W, H float64
+	Label      string // accessible text of the bar
+}
+
+type chartTick struct {
+	Y     float64
+	Label string
+}
+
+type chartXLabel struct {
+	X     float64
+	Label string
+}
+
+// insightsView is the picture the template draws: everything positioned
+// here, so the template only places numbers.
+type insightsView struct {
+	Days      []models.DayFigure
+	TopUsers  []models.TopUser
+	Bars      []chartBar
+	Line      string // polyline points of active sessions
+	Ticks     []chartTick
+	XLabels   []chartXLabel
+	W, H      int
+	Left      int
+	Right     int
+	BaseY     int
+	Summary   string
+	TickLabel int
+}
+
+// handleInsights is the dashboard's picture: sign-ins and active sessions
+// per day over 30 days and the users with the most sessions.
+func (s *Server) handleInsights(c *fiber.Ctx) error {
+	ins, err := models.ReadInsights(c.UserContext(), s.db, s.sessions.Now(), insightDays, insightTop)
+	if err != nil {
+		return err
+	}
+	if wantsJSON(c) {
+		return c.JSON(ins)
+	}
+	if ins.TopUsers == nil {
+		ins.TopUsers = []models.TopUser{}
+	}
+	return s.view(c, fiber.StatusOK, "admin/insights", "admin/insights_section", Page{Title: "Insights", Nav: "admin-sessions", Data: buildChart(ins)})
+}
+
+func buildChart(ins *models.Insights) insightsView {
+	v := insightsView{Days: ins.Days, TopUsers: ins.TopUsers, W: chartW, H: chartH, Left: chartLeft, Right: chartW - chartRight, BaseY: chartBaseY, TickLabel: chartLeft - 6}
+	var top int64 = 1
+	var signIns, peak int64
+	for _, d := range ins.Days {
+		top = max(top, d.SignIns, d.Active)
+		signIns += d.SignIns
+		peak = max(peak, d.Active)
+	}
+	top = niceCeil(top)
+	n := len(ins.Days)
+	if n == 0 {
+		return v
+	}
+	step := float64(chartPlotW) / float64(n)
+	y := func(val int64) float64 { return chartTop + float64(chartPlotH)*(1-float64(val)/float64(top)) }
+	points := make([]string, 0, n)
+	for i, d := range ins.Days {
+		x := chartLeft + float64(i)*step
+		h := float64(chartPlotH) * float64(d.SignIns) / float64(top)
+		v.Bars = append(v.Bars, chartBar{
+			X: round1(x + chartBarGap/2), Y: round1(chartBaseY - h), W: round1(max(step-chartBarGap, 1)), H: round1(h),
+			Label: fmt.Sprintf("%s: %d sign-ins, %d active sessions", d.Day.Format("Jan 2"), d.SignIns, d.Active),
+		})
+		points = append(points, fmt.Sprintf("%g,%g", round1(x+step/2), round1(y(d.Active))))
+		if i%chartLabelEvery == 0 || i == n-1 {
+			v.XLabels = append(v.XLabels, chartXLabel{X: round1(x + step/2), Label: d.Day.Format("Jan 2")})
+		}
+	}
+	v.Line = strings.Join(points, " ")
+	for i := 0; i <= chartTicks; i++ {
+		val := top * int64(i) / chartTicks
+		v.Ticks = append(v.Ticks, chartTick{Y: round1(y(val)), Label: strconv.FormatInt(val, 10)})
+	}
+	v.Summary = fmt.Sprintf("%d sign-ins from %s to %s; at most %d active sessions on one day.",
+		signIns, ins.Days[0].Day.Format("Jan 2"), ins.Days[n-1].Day.Format("Jan 2, 2006"), peak)
+	return v
+}
+
+// niceCeil rounds an axis maximum up so each of the chartTicks steps is
+// 1, 2, 2.5 or 5 times a power of ten (whole numbers only).
+func niceCeil(v int64) int64 {
+	for p := int64(1); ; p *= 10 {
+		// p*25/10 is 2.5p for p ≥ 10 and repeats 2p for p = 1.
+		for _, step := range []int64{p, 2 * p, p * 25 / 10, 5 * p} {
+			if step*chartTicks >= v {
+				return step * chartTicks
+			}
+		}
+	}
+}
+
+func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }

@@ -1,0 +1,178 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"sessiond/models"
+)
+
+// figuresTTL is how stale the database-derived figures may be: a scrape
+// every few seconds costs at most one set of aggregate queries per TTL.
+const figuresTTL = 15 * time.Second
+
+// metrics is the server's own Prometheus registry (no global default
+// registry, so two servers in one test binary never collide).
+type metrics struct {
+	registry *prometheus.Registry
+	duration *prometheus.HistogramVec
+	figures  *dbCollector
+	handler  fiber.Handler
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry(), figures: &dbCollector{s: s}}
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sessiond_http_request_duration_seconds",
+		Help:    "HTTP request durations by route template, method and status.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method", "status"})
+	m.registry.MustRegister(m.duration, m.figures,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	return m
+}
+
+// observe records one finished request under its route template (never
+// the raw URL, so the label set stays bounded).
+func (s *Server) observe(c *fiber.Ctx, d time.Duration) {
+	route := "unmatched"
+	switch r := c.Route(); {
+	case r == nil:
+	case r.Method != "USE":
+		route = r.Path
+	case r.Path != "/":
+		// Answered by a prefix middleware (static files, the admin guard).
+		route = strings.TrimSuffix(r.Path, "/") + "/*"
+	}
+	s.metrics.duration.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Observe(d.Seconds())
+}
+
+// handleMetrics serves the Prometheus text format to a scraper holding
+// METRICS_TOKEN; without a configured token the route does not exist.
+func (s *Server) handleMetrics(c *fiber.Ctx) error {
+	if s.cfg.MetricsToken == "" {
+		return fiber.ErrNotFound
+	}
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	// Compare hashes so the comparison takes the same time whatever the lengths.
+	want, have := sha256.Sum256([]byte(s.cfg.MetricsToken)), sha256.Sum256([]byte(got))
+	if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
+		// Answered here, not by the error handler: a scraper is no browser
+		// to send to the sign-in page, it needs the 401 itself.
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(fiber.StatusUnauthorized).SendString("metrics: bearer token required\n")
+	}
+	return s.metrics.handler(c)
+}
+
+// dbCollector turns models.Figures into metrics, computing them at most
+// once per figuresTTL.
+//
+// The *_total series read from the database are counts of rows in
+// session_events and cleanup_runs: they agree with the database on every
+// instance and survive restarts, but retention pruning lowers them, which
+// Prometheus reads as a counter reset (rate() stays right between prunes).
+type dbCollector struct {
+	s  *Server
+	mu sync.Mutex
+	at time.Time
+	f  *models.Figures
+}
+
+var (
+	descSessions    = prometheus.NewDesc("sessiond_sessions", "Sessions in the table by state.", []string{"state"}, nil)
+	descExpiring    = prometheus.NewDesc("sessiond_sessions_expiring_24h", "Active sessions expiring within 24 hours.", nil, nil)
+	descUsers       = prometheus.NewDesc("sessiond_users_with_sessions", "Users with at least one active session.", nil, nil)
+	descEvents      = prometheus.NewDesc("sessiond_events_total", "Audit events in session_events by kind.", []string{"kind"}, nil)
+	descSignIns     = prometheus.NewDesc("sessiond_signins_total", "Sign-ins by result (session.created and signin.failed events).", []string{"result"}, nil)
+	descCleanupRuns = prometheus.NewDesc("sessiond_cleanup_runs_total", "Finished cleanup runs by result (cleanup_runs rows).", []string{"result"}, nil)
+	descCleanupRows = prometheus.NewDesc("sessiond_cleanup_rows_total", "Expired sessions deleted by cleanup runs.", nil, nil)
+	descLastCleanup = prometheus.NewDesc("sessiond_last_cleanup_success_timestamp_seconds", "When the last successful cleanup finished (0: never).", nil, nil)
+	descUp          = prometheus.NewDesc("sessiond_database_figures_up", "1 when the database figures above could be read.", nil, nil)
+)
+
+func (d *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, desc := range []*prometheus.Desc{descSessions, descExpiring, descUsers, descEvents, descSignIns,
+		descCleanupRuns, descCleanupRows, descLastCleanup, descUp} {
+		ch <- desc
+	}
+}
+
+// figures returns the cached figures, refreshing them when older than the
+// TTL; on a database error the last good figures are served.
+func (d *dbCollector) figures() (*models.Figures, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if d.f != nil && now.Sub(d.at) < figuresTTL {
+		return d.f, true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	f, err := models.ReadFigures(ctx, d.s.db, d.s.sessions.Now())
+	if err != nil {
+		d.s.log.Warn("metrics: read figures", "error", err)
+		return d.f, false
+	}
+	d.f, d.at = f, now
+	return f, true
+}
+
+// reset drops the cache (tests compare figures with the database at once).
+func (d *dbCollector) reset() {
+	d.mu.Lock()
+	d.f = nil
+	d.mu.Unlock()
+}
+
+func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	f, ok := d.figures()
+	up := 0.0
+	if ok {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up)
+	if f == nil {
+		return
+	}
+	gauge := func(desc *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, float64(v), labels...)
+	}
+	counter := func(desc *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(descSessions, f.ActiveSessions, "active")
+	gauge(descSessions, f.ExpiredSessions, "expired")
+	gauge(descExpiring, f.Expiring24h)
+	gauge(descUsers, f.UsersWithSessions)
+	for _, kind := range models.EventKinds {
+		counter(descEvents, f.EventsByKind[kind], kind)
+	}
+	for kind, n := range f.EventsByKind {
+		if !models.ValidEventKind(kind) {
+			counter(descEvents, n, kind)
+		}
+	}
+	counter(descSignIns, f.EventsByKind[models.EventSessionCreated], "success")
+	counter(descSignIns, f.EventsByKind[models.EventSignInFailed], "failure")
+	counter(descCleanupRuns, f.CleanupRunsOK, "success")
+	counter(descCleanupRuns, f.CleanupRunsFailed, "error")
+	counter(descCleanupRows, f.CleanupRows)
+	last := 0.0
+	if !f.LastCleanupSuccess.IsZero() {
+		last = float64(f.LastCleanupSuccess.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descLastCleanup, prometheus.GaugeValue, last)
+}

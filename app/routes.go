@@ -36,6 +36,11 @@ func (s *Server) routes() {
 	a.Get("/auth/verify", s.handleAuthVerify)
 
 	// Your sessions and password (issue 6).
+	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
+	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
+	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
+	a.Get("/account/password", requireUser, s.handlePasswordForm)
+	a.Post("/account/password", requireUser, s.handlePasswordChange)
 
 	// Admins only: every route and fragment under /admin.
 	admin := a.Group("/admin", requireAdmin)

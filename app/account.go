@@ -1,0 +1,223 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// accountSessionsView is the data of the "Your sessions" page and fragment.
+type accountSessionsView struct {
+	Sessions  []models.Session
+	CurrentID int64
+	Others    int
+	Now       time.Time
+}
+
+// handleAccountSessions lists the signed-in user's live sessions, the
+// current one marked.
+func (s *Server) handleAccountSessions(c *fiber.Ctx) error {
+	cur := currentSession(c)
+	v, err := s.accountSessions(c, cur)
+	if err != nil {
+		return err
+	}
+	if wantsJSON(c) {
+		list := make([]fiber.Map, 0, len(v.Sessions))
+		for i := range v.Sessions {
+			list = append(list, accountSessionJSON(&v.Sessions[i], cur, v.Now))
+		}
+		return c.JSON(fiber.Map{"sessions": list, "page": 1, "limit": len(list), "total": len(list), "totalPages": 1})
+	}
+	return s.view(c, fiber.StatusOK, "account/sessions", "account/sessions_table", Page{Title: "Your sessions", Nav: "account-sessions", Data: v})
+}
+
+func (s *Server) accountSessions(c *fiber.Ctx, cur *models.Session) (accountSessionsView, error) {
+	list, err := s.sessions.GetUserActiveSessions(c.UserContext(), cur.UserID)
+	if err != nil {
+		return accountSessionsView{}, err
+	}
+	v := accountSessionsView{Sessions: list, CurrentID: cur.ID, Now: s.sessions.Now()}
+	for _, x := range list {
+		if x.ID != cur.ID {
+			v.Others++
+		}
+	}
+	return v, nil
+}
+
+// accountSessionJSON is DESIGN.md's session shape plus what the account
+// page shows: the device and whether it is the caller's own.
+func accountSessionJSON(x *models.Session, cur *models.Session, now time.Time) fiber.Map {
+	status := "active"
+	if x.Expired(now) {
+		status = "expired"
+	}
+	return fiber.Map{
+		"id": x.ID, "sessionToken": x.ShortHash(), "userId": x.UserID, "user": userJSON(cur.User),
+		"createdAt": x.CreatedAt, "lastSeenAt": x.LastSeenAt, "expires": x.ExpiresAt,
+		"expiresIn": int64(x.ExpiresAt.Sub(now).Seconds()), "status": status,
+		"ip": x.IP, "userAgent": x.UserAgent, "device": describeDevice(x.UserAgent), "current": x.ID == cur.ID,
+	}
+}
+
+// handleAccountSessionRevoke signs out one of the user's own other
+// sessions. Another user's id is 404 (and that session lives on); the
+// current session is sign-out's job.
+func (s *Server) handleAccountSessionRevoke(c *fiber.Ctx) error {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return badParam("id", "must be a positive whole number")
+	}
+	cur := currentSession(c)
+	if id == cur.ID {
+		return fiber.NewError(fiber.StatusBadRequest, "this is the session you are using: use Sign out (POST /logout) to end it")
+	}
+	gone, err := s.sessions.DeleteUserSession(c.UserContext(), cur.UserID, id, models.EventSessionRevoked, s.audit(c))
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "session revoked by its user", "user_id", cur.UserID, "session_id", gone.ID)
+	return s.accountSessionsChanged(c, cur, 1, "Signed out "+describeDevice(gone.UserAgent)+".")
+}
+
+// handleAccountRevokeOthers signs out every session of the user but this one.
+func (s *Server) handleAccountRevokeOthers(c *fiber.Ctx) error {
+	cur := currentSession(c)
+	n, err := s.sessions.DeleteUserSessionsExcept(c.UserContext(), cur.UserID, cur.ID, models.EventUserRevokeOthers, s.audit(c))
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "other sessions revoked by their user", "user_id", cur.UserID, "deleted", n)
+	return s.accountSessionsChanged(c, cur, n, signedOutMessage(n))
+}
+
+func signedOutMessage(n int) string {
+	switch n {
+	case 0:
+		return "There were no other sessions to sign out."
+	case 1:
+		return "Signed out 1 other session."
+	}
+	return fmt.Sprintf("Signed out %d other sessions.", n)
+}
+
+// accountSessionsChanged answers a revoke: {deleted: n} for API clients,
+// the refreshed table plus a toast for htmx, the page with a notice for a
+// plain form post.
+func (s *Server) accountSessionsChanged(c *fiber.Ctx, cur *models.Session, n int, msg string) error {
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"deleted": n})
+	}
+	v, err := s.accountSessions(c, cur)
+	if err != nil {
+		return err
+	}
+	p := Page{Title: "Your sessions", Nav: "account-sessions", Flash: msg, Data: v}
+	if !wantsFragment(c) {
+		return s.view(c, fiber.StatusOK, "account/sessions", "", p)
+	}
+	c.Vary("HX-Request")
+	p.CSRF = s.csrfToken(c)
+	var out bytes.Buffer
+	if err := s.views.Render(&out, "account/sessions_table", p); err != nil {
+		return err
+	}
+	out.WriteString(toastOOB(msg))
+	c.Type("html", "utf-8")
+	return c.Send(out.Bytes())
+}
+
+// toastOOB is an htmx out-of-band swap that shows msg in the page's #toast.
+func toastOOB(msg string) string {
+	var b bytes.Buffer
+	b.WriteString(`<div id="toast" hx-swap-oob="innerHTML"><div class="alert alert-success" role="status">`)
+	template.HTMLEscape(&b, []byte(msg))
+	b.WriteString(`</div></div>`)
+	return b.String()
+}
+
+type passwordView struct {
+	Error string
+}
+
+func (s *Server) handlePasswordForm(c *fiber.Ctx) error {
+	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password"})
+}
+
+// handlePasswordChange checks the current password (rate-limited with
+// sign-in, under the hashing limit), gives this session a new token, then
+// stores the new password and ends every other session of the user.
+//
+// Rotation comes first on purpose: the two steps are separate transactions
+// (each through the session manager, which the cache hooks), and if the
+// second fails the user has merely a new token and the old password, never
+// a changed password with the old, perhaps stolen, cookie still working.
+func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
+	cur := currentSession(c)
+	current, next, confirm := formValue(c, "current_password"), formValue(c, "new_password"), formValue(c, "confirm")
+	switch {
+	case current == "" || next == "":
+		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password and new_password are required")
+	case len(current) > models.MaxPasswordBytes:
+		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password: too long")
+	case next != confirm:
+		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "confirm: the new password and its confirmation differ")
+	}
+	if err := models.CheckPassword(next); err != nil {
+		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "new_"+err.Error())
+	}
+	ip := s.clientIP(c)
+	if wait, limited := s.throttle.Check(cur.User.Email, ip); limited {
+		c.Set(fiber.HeaderRetryAfter, wait)
+		return s.passwordFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later")
+	}
+	if err := s.hashers.Acquire(c.UserContext()); err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+	}
+	defer s.hashers.Release()
+	user, err := models.FindUser(c.UserContext(), s.db, cur.UserID)
+	if err != nil {
+		return err
+	}
+	if !models.VerifyPassword(user.PasswordHash, current) {
+		s.throttle.Fail(cur.User.Email, ip)
+		s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
+		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "current_password: wrong password")
+	}
+	s.throttle.Succeed(cur.User.Email, ip)
+	token, err := s.sessions.RotateToken(c.UserContext(), cur.ID)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, token, cur.ExpiresAt)
+	fresh := *cur
+	fresh.TokenHash = models.HashToken(token)
+	c.Locals(localsSession, &fresh) // the page below carries the new session's CSRF token
+	ended, err := models.SetUserPassword(c.UserContext(), s.db, cur.UserID, next, cur.ID, s.audit(c), s.sessions.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "password changed", "user_id", cur.UserID, "sessions_ended", ended)
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"deleted": ended})
+	}
+	msg := "Password changed. " + signedOutMessage(ended)
+	if ended == 0 {
+		msg = "Password changed. You had no other sessions."
+	}
+	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Flash: msg})
+}
+
+func (s *Server) passwordFailed(c *fiber.Ctx, status int, msg string) error {
+	if wantsJSON(c) {
+		return c.Status(status).JSON(fiber.Map{"error": msg})
+	}
+	return s.view(c, status, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Error: msg}})
+}

@@ -48,6 +48,13 @@ func (s *Server) routes() {
 
 	// Sessions and users (issue 3).
 
+	// Users.
+	admin.Get("/users", s.handleAdminUsersList)
+	admin.Post("/users", s.handleAdminUsersCreate)
+	admin.Post("/users/:id/role", s.handleAdminUsersRole)
+	admin.Post("/users/:id/logout", s.handleAdminUsersLogout)
+	admin.Delete("/users/:id", s.handleAdminUsersDelete)
+
 	// Cleanup runs (issue 4).
 
 	// Audit trail and insights (issue 5).

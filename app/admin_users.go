@@ -1,0 +1,336 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// adminUser is a row of the admins' users list, in HTML and JSON alike.
+type adminUser struct {
+	ID              int64     `json:"id"`
+	Name            string    `json:"name"`
+	Email           string    `json:"email"`
+	Role            string    `json:"role"`
+	CreatedAt       time.Time `json:"createdAt"`
+	ActiveSessions  int       `json:"activeSessions"`
+	ExpiredSessions int       `json:"expiredSessions"`
+	TotalSessions   int       `json:"totalSessions"`
+}
+
+func toAdminUser(u models.UserWithCounts) adminUser {
+	return adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
+		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions}
+}
+
+// usersQuery is what the list shows: a search and a page of it.
+type usersQuery struct {
+	Q     string
+	Page  int
+	Limit int
+}
+
+// userForm is the create-user form: what was typed (never the password)
+// and what was wrong with it. OOB re-renders a fresh form beside the table.
+type userForm struct {
+	Email, Name, Role, Error string
+	OOB                      bool
+}
+
+type usersView struct {
+	usersQuery
+	Users      []adminUser
+	Total      int
+	TotalPages int
+	PrevPage   int // 0: none
+	NextPage   int // 0: none
+	Now        time.Time
+	SelfID     int64
+	Form       userForm
+	Toast      string
+}
+
+const maxUsersQ = 200
+
+// parseUsersQuery reads q, page and limit; a bad value is a 400 naming it.
+func parseUsersQuery(get func(string) string) (usersQuery, error) {
+	uq := usersQuery{Q: get("q"), Page: 1, Limit: 20}
+	if len(uq.Q) > maxUsersQ || !utf8.ValidString(uq.Q) || bytes.IndexByte([]byte(uq.Q), 0) >= 0 {
+		return uq, badParam("q", fmt.Sprintf("must be text of at most %d characters", maxUsersQ))
+	}
+	var err error
+	if uq.Page, err = positiveParam(get, "page", 1, 1_000_000); err != nil {
+		return uq, err
+	}
+	if uq.Limit, err = positiveParam(get, "limit", 20, 100); err != nil {
+		return uq, err
+	}
+	return uq, nil
+}
+
+func positiveParam(get func(string) string, name string, def, max int) (int, error) {
+	v := get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, badParam(name, fmt.Sprintf("must be a whole number from 1 to %d", max))
+	}
+	return n, nil
+}
+
+// userIDParam is the :id of a users route; unknown ids are the models' 404.
+func userIDParam(c *fiber.Ctx) (int64, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, badParam("id", "must be a positive whole number")
+	}
+	return id, nil
+}
+
+// loadUsers fills a view with one page of the list.
+func (s *Server) loadUsers(c *fiber.Ctx, uq usersQuery) (usersView, error) {
+	now := s.sessions.Now()
+	rows, total, err := models.ListUsers(c.UserContext(), s.db, uq.Q, uq.Limit, (uq.Page-1)*uq.Limit, now)
+	if err != nil {
+		return usersView{}, err
+	}
+	v := usersView{usersQuery: uq, Total: total, Now: now, Users: make([]adminUser, 0, len(rows))}
+	for _, r := range rows {
+		v.Users = append(v.Users, toAdminUser(r))
+	}
+	v.TotalPages = (total + uq.Limit - 1) / uq.Limit
+	if uq.Page > 1 {
+		v.PrevPage = min(uq.Page-1, max(v.TotalPages, 1))
+	}
+	if uq.Page < v.TotalPages {
+		v.NextPage = uq.Page + 1
+	}
+	if sess := currentSession(c); sess != nil {
+		v.SelfID = sess.UserID
+	}
+	v.Form.Role = models.RoleUser
+	return v, nil
+}
+
+func (s *Server) handleAdminUsersList(c *fiber.Ctx) error {
+	uq, err := parseUsersQuery(func(k string) string { return c.Query(k) })
+	if err != nil {
+		return err
+	}
+	v, err := s.loadUsers(c, uq)
+	if err != nil {
+		return err
+	}
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"users": v.Users, "total": v.Total, "page": v.Page, "limit": v.Limit, "totalPages": v.TotalPages})
+	}
+	return s.view(c, fiber.StatusOK, "admin/users", "admin/users_table", Page{Title: "Users", Nav: "admin-users", Data: v})
+}
+
+// handleAdminUsersCreate adds an account. Bad input is shown in the form
+// (422, or 409 for a taken email) with what was typed, password aside.
+func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
+	in := models.NewUser{Email: formValue(c, "email"), Name: formValue(c, "name"), Role: formValue(c, "role"), Password: formValue(c, "password")}
+	if err := s.hashers.Acquire(c.UserContext()); err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+	}
+	u, err := models.CreateUser(c.UserContext(), s.db, in, s.sessions.Now())
+	s.hashers.Release()
+	if errors.Is(err, models.ErrConflict) {
+		err = fiber.NewError(fiber.StatusConflict, "email: a user with this email already exists")
+	}
+	if err != nil {
+		status, msg := statusOf(err)
+		if status >= 500 || wantsJSON(c) {
+			return err
+		}
+		form := userForm{Email: in.Email, Name: in.Name, Role: in.Role, Error: msg}
+		return s.usersFormError(c, status, form)
+	}
+	a := s.audit(c)
+	if err := models.RecordEvent(c.UserContext(), s.db, &models.Event{At: s.sessions.Now(), Kind: models.EventUserCreated,
+		UserID: &u.ID, ActorID: &a.ActorID, IP: a.IP, UserAgent: clip(a.UserAgent, 512), Detail: "role=" + u.Role}); err != nil {
+		s.log.WarnContext(c.UserContext(), "record user created", "error", err)
+	}
+	s.log.InfoContext(c.UserContext(), "admin created user", "actor_id", a.ActorID, "user_id", u.ID, "role", u.Role)
+	row := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt}
+	if wantsJSON(c) {
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": row})
+	}
+	return s.usersChanged(c, fiber.StatusCreated, fmt.Sprintf("Created %s (%s).", u.Email, u.Role), true)
+}
+
+// usersFormError shows the create form again with its error: in place for
+// htmx, inside the full page otherwise.
+func (s *Server) usersFormError(c *fiber.Ctx, status int, form userForm) error {
+	if wantsFragment(c) {
+		c.Vary("HX-Request")
+		c.Set("HX-Retarget", "#user-form")
+		c.Set("HX-Reswap", "outerHTML")
+		return s.renderTemplate(c, status, "admin/users_form", Page{Data: usersView{Form: form}})
+	}
+	v, err := s.loadUsers(c, usersQuery{Page: 1, Limit: 20})
+	if err != nil {
+		return err
+	}
+	v.Form = form
+	return s.view(c, status, "admin/users", "", Page{Title: "Users", Nav: "admin-users", Data: v})
+}
+
+// handleAdminUsersRole changes a role, which ends that user's sessions. An
+// admin cannot change their own role, and the last admin stays an admin.
+func (s *Server) handleAdminUsersRole(c *fiber.Ctx) error {
+	id, err := userIDParam(c)
+	if err != nil {
+		return err
+	}
+	role := formValue(c, "role")
+	u, err := models.FindUser(c.UserContext(), s.db, id)
+	if err != nil {
+		return err
+	}
+	a := s.audit(c)
+	if id == a.ActorID {
+		return fiber.NewError(fiber.StatusConflict, "you cannot change your own role: ask another admin")
+	}
+	if !models.ValidRole(role) {
+		return models.Invalid("role", "must be user or admin")
+	}
+	if u.IsAdmin() && role != models.RoleAdmin {
+		n, err := models.CountAdmins(c.UserContext(), s.db)
+		if err != nil {
+			return err
+		}
+		if n <= 1 {
+			return fiber.NewError(fiber.StatusConflict, "the last admin must stay an admin")
+		}
+	}
+	ended, err := models.SetUserRole(c.UserContext(), s.db, id, role, a, s.sessions.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "admin changed role", "actor_id", a.ActorID, "user_id", id, "role", role, "sessions_ended", ended)
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"user": adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: role, CreatedAt: u.CreatedAt}, "deleted": ended})
+	}
+	return s.usersChanged(c, fiber.StatusOK, fmt.Sprintf("%s is now %s; %s ended.", u.Email, role, sessionsPhrase(ended)), false)
+}
+
+// handleAdminUsersLogout ends every session of a user. An admin who signs
+// themselves out everywhere is sent to the sign-in page.
+func (s *Server) handleAdminUsersLogout(c *fiber.Ctx) error {
+	id, err := userIDParam(c)
+	if err != nil {
+		return err
+	}
+	u, err := models.FindUser(c.UserContext(), s.db, id)
+	if err != nil {
+		return err
+	}
+	a := s.audit(c)
+	n, err := s.sessions.DeleteUserSessions(c.UserContext(), id, a)
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "admin forced logout", "actor_id", a.ActorID, "user_id", id, "sessions_ended", n)
+	if id == a.ActorID {
+		s.clearSessionCookie(c)
+	}
+	switch {
+	case wantsJSON(c):
+		return c.JSON(fiber.Map{"userId": id, "deleted": n})
+	case id == a.ActorID:
+		return redirect(c, "/login")
+	}
+	return s.usersChanged(c, fiber.StatusOK, fmt.Sprintf("Signed %s out: %s ended.", u.Email, sessionsPhrase(n)), false)
+}
+
+// handleAdminUsersDelete removes a user; their sessions go with them. An
+// admin cannot delete themselves.
+func (s *Server) handleAdminUsersDelete(c *fiber.Ctx) error {
+	id, err := userIDParam(c)
+	if err != nil {
+		return err
+	}
+	u, err := models.FindUser(c.UserContext(), s.db, id)
+	if err != nil {
+		return err
+	}
+	a := s.audit(c)
+	if id == a.ActorID {
+		return fiber.NewError(fiber.StatusConflict, "you cannot delete your own account: ask another admin")
+	}
+	n, err := models.DeleteUser(c.UserContext(), s.db, id, a, s.sessions.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "admin deleted user", "actor_id", a.ActorID, "user_id", id, "sessions_ended", n)
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"userId": id, "deleted": n})
+	}
+	return s.usersChanged(c, fiber.StatusOK, fmt.Sprintf("Deleted %s and %s.", u.Email, sessionsPhrase(n)), false)
+}
+
+// usersChanged answers an action: it tells the page that sessions changed,
+// then sends the table (with a toast, and a fresh create form after a
+// create) to htmx, or the whole page with the message to a browser.
+func (s *Server) usersChanged(c *fiber.Ctx, status int, msg string, resetForm bool) error {
+	c.Set("HX-Trigger", "sessions-changed")
+	v, err := s.loadUsers(c, s.currentUsersQuery(c))
+	if err != nil {
+		return err
+	}
+	if !wantsFragment(c) {
+		return s.view(c, status, "admin/users", "", Page{Title: "Users", Nav: "admin-users", Flash: msg, Data: v})
+	}
+	c.Vary("HX-Request")
+	v.Toast, v.Form.OOB = msg, resetForm
+	p := Page{CSRF: s.csrfToken(c), Data: v}
+	if sess := currentSession(c); sess != nil {
+		p.User, p.Session = sess.User, sess
+	}
+	names := []string{"admin/users_table", "admin/users_toast"}
+	if resetForm {
+		names = append(names, "admin/users_form")
+	}
+	var out bytes.Buffer
+	for _, name := range names {
+		if err := s.views.Render(&out, name, p); err != nil {
+			return err
+		}
+	}
+	c.Type("html", "utf-8")
+	return c.Status(status).Send(out.Bytes())
+}
+
+// currentUsersQuery keeps the search and page the admin is looking at (the
+// page URL htmx reports), falling back to the first page.
+func (s *Server) currentUsersQuery(c *fiber.Ctx) usersQuery {
+	def := usersQuery{Page: 1, Limit: 20}
+	u, err := url.Parse(c.Get("HX-Current-URL"))
+	if err != nil || u.Path != "/admin/users" {
+		return def
+	}
+	uq, err := parseUsersQuery(u.Query().Get)
+	if err != nil {
+		return def
+	}
+	return uq
+}
+
+func sessionsPhrase(n int) string {
+	if n == 1 {
+		return "1 session"
+	}
+	return strconv.Itoa(n) + " sessions"
+}

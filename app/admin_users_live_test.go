@@ -1,0 +1,93 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads
+// drives the users page in Chromium: every action swaps the table in
+// place (a value set on window survives), confirms are accepted, and the
+// force-logged-out user's own browser is sent to /login on its next click.
+func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *testing.T) {
+	db := testdb.SQLite(t)
+	_, base := liveServer(t, db, nil)
+	admin := testdb.CreateUser(t, db, "browser-admin@example.com", models.RoleAdmin)
+	victim := testdb.CreateUser(t, db, "victim@example.com", models.RoleUser)
+
+	vctx := newBrowser(t)
+	if err := chromedp.Run(vctx, browserLogin(base, victim.Email, "password123")); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := newBrowser(t)
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go func() { _ = chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) }()
+		}
+	})
+	var marker, toast, search, rows, path string
+	err := chromedp.Run(ctx,
+		browserLogin(base, admin.Email, "password123"),
+		chromedp.Navigate(base+"/admin/users"),
+		chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
+		chromedp.Evaluate(`window.__kept = "yes"`, nil),
+
+		// Create a user through the form.
+		chromedp.SendKeys(`#new-user-name`, "Grace <Hopper>", chromedp.ByQuery),
+		chromedp.SendKeys(`#new-user-email`, "grace@example.com", chromedp.ByQuery),
+		chromedp.SendKeys(`#new-user-password`, "long-enough-pw", chromedp.ByQuery),
+		chromedp.Click(`#user-form button[type=submit]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#toast .alert-success`, chromedp.ByQuery),
+		chromedp.Text(`#toast`, &toast, chromedp.ByQuery),
+
+		// Search: the URL follows it.
+		chromedp.SendKeys(`#users-q`, "victim", chromedp.ByQuery),
+		chromedp.Poll(`document.querySelectorAll('#users-table tbody tr').length === 1`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Evaluate(`location.search`, &search),
+
+		// Force logout, accepting the confirm.
+		chromedp.Click(fmt.Sprintf(`form[action="/admin/users/%d/logout"] button`, victim.ID), chromedp.ByQuery),
+		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Signed victim@example.com out')`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+
+		// Delete, accepting the confirm: the row leaves.
+		chromedp.Click(fmt.Sprintf(`button[hx-delete="/admin/users/%d"]`, victim.ID), chromedp.ByQuery),
+		chromedp.Poll(fmt.Sprintf(`!document.querySelector('#user-%d')`, victim.ID), nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Evaluate(`document.querySelector('#users-table').textContent`, &rows),
+		chromedp.Evaluate(`String(window.__kept)`, &marker),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("SESSIOND_SCREENSHOT") != "" {
+		var png []byte
+		if err := chromedp.Run(ctx, chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
+			chromedp.FullScreenshot(&png, 100)); err == nil {
+			_ = os.WriteFile(os.Getenv("SESSIOND_SCREENSHOT"), png, 0o644)
+		}
+	}
+	if marker != "yes" {
+		t.Fatal("a page load happened: the window marker is gone")
+	}
+	if !strings.Contains(toast, "Created grace@example.com") || !strings.Contains(search, "q=victim") || !strings.Contains(rows, "No users match") {
+		t.Fatalf("toast=%q search=%q table=%q", toast, search, rows)
+	}
+	// The victim's browser: its next click lands on the sign-in page.
+	err = chromedp.Run(vctx,
+		chromedp.Click(`a.brand`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
+		chromedp.Evaluate(`location.pathname`, &path),
+	)
+	if err != nil || path != "/login" {
+		t.Fatalf("victim after force logout: %q %v", path, err)
+	}
+}

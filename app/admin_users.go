@@ -2,10 +2,12 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -88,6 +90,19 @@ func positiveParam(get func(string) string, name string, def, max int) (int, err
 	return n, nil
 }
 
+// readUserInput reads email, name, role and password from a form or, for
+// API clients, a JSON object.
+func readUserInput(c *fiber.Ctx) (models.NewUser, error) {
+	if !strings.HasPrefix(string(c.Request().Header.ContentType()), fiber.MIMEApplicationJSON) {
+		return models.NewUser{Email: formValue(c, "email"), Name: formValue(c, "name"), Role: formValue(c, "role"), Password: formValue(c, "password")}, nil
+	}
+	var in struct{ Email, Name, Role, Password string }
+	if err := json.Unmarshal(c.Body(), &in); err != nil {
+		return models.NewUser{}, fiber.NewError(fiber.StatusBadRequest, "body: want a JSON object with email, name, role and password")
+	}
+	return models.NewUser{Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password}, nil
+}
+
 // userIDParam is the :id of a users route; unknown ids are the models' 404.
 func userIDParam(c *fiber.Ctx) (int64, error) {
 	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
@@ -140,7 +155,10 @@ func (s *Server) handleAdminUsersList(c *fiber.Ctx) error {
 // handleAdminUsersCreate adds an account. Bad input is shown in the form
 // (422, or 409 for a taken email) with what was typed, password aside.
 func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
-	in := models.NewUser{Email: formValue(c, "email"), Name: formValue(c, "name"), Role: formValue(c, "role"), Password: formValue(c, "password")}
+	in, err := readUserInput(c)
+	if err != nil {
+		return err
+	}
 	if err := s.hashers.Acquire(c.UserContext()); err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
 	}
@@ -194,7 +212,11 @@ func (s *Server) handleAdminUsersRole(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	role := formValue(c, "role")
+	in, err := readUserInput(c)
+	if err != nil {
+		return err
+	}
+	role := in.Role
 	u, err := models.FindUser(c.UserContext(), s.db, id)
 	if err != nil {
 		return err

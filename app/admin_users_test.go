@@ -265,6 +265,17 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			t.Fatalf("refused creates changed users: %d → %d", users, n)
 		}
 
+		// API clients may send JSON.
+		h := http.Header{"Accept": {"application/json"}, "X-Csrf-Token": {c.csrf}, "Content-Type": {"application/json"}}
+		resp = c.request("POST", "/admin/users", strings.NewReader(`{"email":"json@example.com","name":"Jay","role":"user","password":"long-enough-pw"}`), h)
+		decodeJSON(t, resp, &got)
+		if resp.StatusCode != 201 || got["user"]["email"] != "json@example.com" {
+			t.Fatalf("JSON create: %d %v", resp.StatusCode, got)
+		}
+		if resp := c.request("POST", "/admin/users", strings.NewReader(`{"email":`), h); resp.StatusCode != 400 {
+			t.Fatalf("broken JSON: %d", resp.StatusCode)
+		}
+
 		// htmx success: the table, a toast, a fresh form, and the event for the sessions page.
 		resp = c.htmx("POST", "/admin/users", url.Values{"email": {"third@example.com"}, "name": {"Third"}, "password": {"long-enough-pw"}})
 		body := mustStatus(t, resp, 201)

@@ -180,7 +180,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		UserID: &u.ID, ActorID: &a.ActorID, IP: a.IP, UserAgent: clip(a.UserAgent, 512), Detail: "role=" + u.Role}); err != nil {
 		s.log.WarnContext(c.UserContext(), "record user created", "error", err)
 	}
-	s.log.InfoContext(c.UserContext(), "admin created user", "actor_id", a.ActorID, "user_id", u.ID, "role", u.Role)
+	s.logAdmin(c, "admin created user", "user_id", u.ID, "role", u.Role)
 	row := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt}
 	if wantsJSON(c) {
 		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": row})
@@ -241,7 +241,7 @@ func (s *Server) handleAdminUsersRole(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(c.UserContext(), "admin changed role", "actor_id", a.ActorID, "user_id", id, "role", role, "sessions_ended", ended)
+	s.logAdmin(c, "admin changed role", "user_id", id, "role", role, "sessions_ended", ended)
 	if wantsJSON(c) {
 		return c.JSON(fiber.Map{"user": adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: role, CreatedAt: u.CreatedAt}, "deleted": ended})
 	}
@@ -264,7 +264,7 @@ func (s *Server) handleAdminUsersLogout(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(c.UserContext(), "admin forced logout", "actor_id", a.ActorID, "user_id", id, "sessions_ended", n)
+	s.logAdmin(c, "admin forced logout", "user_id", id, "sessions_ended", n)
 	if id == a.ActorID {
 		s.clearSessionCookie(c)
 	}
@@ -296,7 +296,7 @@ func (s *Server) handleAdminUsersDelete(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(c.UserContext(), "admin deleted user", "actor_id", a.ActorID, "user_id", id, "sessions_ended", n)
+	s.logAdmin(c, "admin deleted user", "user_id", id, "sessions_ended", n)
 	if wantsJSON(c) {
 		return c.JSON(fiber.Map{"userId": id, "deleted": n})
 	}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -24,8 +23,8 @@ func usersAdmin(t *testing.T, db *models.DB) (*testApp, *client, *models.User) {
 	return a, c, admin
 }
 
-// htmx sends an htmx request (with the CSRF header) from the users page.
-func (c *client) htmx(method, path string, v url.Values) *http.Response {
+// usersHTMX sends an htmx request (with the CSRF header) from the users page.
+func (c *client) usersHTMX(method, path string, v url.Values) *http.Response {
 	c.app.t.Helper()
 	h := http.Header{"Hx-Request": {"true"}, "X-Csrf-Token": {c.csrf}, "Hx-Current-Url": {c.base + "/admin/users"}}
 	var body *strings.Reader
@@ -37,14 +36,6 @@ func (c *client) htmx(method, path string, v url.Values) *http.Response {
 		return c.request(method, path, nil, h)
 	}
 	return c.request(method, path, body, h)
-}
-
-func decodeJSON(t *testing.T, resp *http.Response, v any) {
-	t.Helper()
-	body := readBody(t, resp)
-	if err := json.Unmarshal([]byte(body), v); err != nil {
-		t.Fatalf("not JSON: %v: %.300s", err, body)
-	}
 }
 
 func keysOf(m map[string]any) string {
@@ -251,7 +242,7 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			if tc.field == "name" {
 				f.Set("name", " ")
 			}
-			resp = c.htmx("POST", "/admin/users", f)
+			resp = c.usersHTMX("POST", "/admin/users", f)
 			body := readBody(t, resp)
 			if resp.StatusCode != tc.status || resp.Header.Get("HX-Retarget") != "#user-form" {
 				t.Errorf("%s (htmx): %d retarget %q", tc.name, resp.StatusCode, resp.Header.Get("HX-Retarget"))
@@ -277,7 +268,7 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 		}
 
 		// htmx success: the table, a toast, a fresh form, and the event for the sessions page.
-		resp = c.htmx("POST", "/admin/users", url.Values{"email": {"third@example.com"}, "name": {"Third"}, "password": {"long-enough-pw"}})
+		resp = c.usersHTMX("POST", "/admin/users", url.Values{"email": {"third@example.com"}, "name": {"Third"}, "password": {"long-enough-pw"}})
 		body := mustStatus(t, resp, 201)
 		if resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatal("no HX-Trigger: sessions-changed")
@@ -323,7 +314,7 @@ func TestAdminUsers_RoleChange_EndsThatUsersSessions_TheirCookieIsRefused(t *tes
 		}
 
 		// Demote back through htmx: table, toast, event.
-		resp = c.htmx("POST", fmt.Sprintf("/admin/users/%d/role", u.ID), url.Values{"role": {"user"}})
+		resp = c.usersHTMX("POST", fmt.Sprintf("/admin/users/%d/role", u.ID), url.Values{"role": {"user"}})
 		body := mustStatus(t, resp, 200)
 		if resp.Header.Get("HX-Trigger") != "sessions-changed" || !strings.Contains(body, "promote@example.com is now user; 1 session ended.") ||
 			!strings.Contains(body, `id="users-table"`) {
@@ -361,7 +352,7 @@ func TestAdminUsers_SelfDemoteAndSelfDelete_Refused409_NothingChanges(t *testing
 			if !strings.Contains(e.Error, "your own") {
 				t.Fatalf("message %q", e.Error)
 			}
-			resp = c.htmx(r.method, r.path, url.Values{"role": {"user"}})
+			resp = c.usersHTMX(r.method, r.path, url.Values{"role": {"user"}})
 			body := readBody(t, resp)
 			if resp.StatusCode != 409 || resp.Header.Get("HX-Retarget") != "#toast" || !strings.Contains(body, "your own") {
 				t.Fatalf("%s %s (htmx): %d %q %s", r.method, r.path, resp.StatusCode, resp.Header.Get("HX-Retarget"), body)
@@ -429,7 +420,7 @@ func TestAdminUsers_ForceLogout_SaysHowMany_EndsOnlyThatUser(t *testing.T) {
 			t.Fatalf("%d force-logout events", n)
 		}
 		clients[0].login(u.Email, "password123")
-		resp = c.htmx("POST", fmt.Sprintf("/admin/users/%d/logout", u.ID), url.Values{})
+		resp = c.usersHTMX("POST", fmt.Sprintf("/admin/users/%d/logout", u.ID), url.Values{})
 		body := mustStatus(t, resp, 200)
 		if !strings.Contains(body, "Signed kicked@example.com out: 1 session ended.") || resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatalf("htmx force logout: %s", body)
@@ -445,7 +436,7 @@ func TestAdminUsers_ForceLogoutOfSelf_SignsTheAdminOutCleanly(t *testing.T) {
 		a, c, admin := usersAdmin(t, db)
 		other := a.client()
 		other.login(admin.Email, "password123")
-		resp := c.htmx("POST", fmt.Sprintf("/admin/users/%d/logout", admin.ID), url.Values{})
+		resp := c.usersHTMX("POST", fmt.Sprintf("/admin/users/%d/logout", admin.ID), url.Values{})
 		resp.Body.Close()
 		if resp.StatusCode != 204 || resp.Header.Get("HX-Redirect") != "/login" {
 			t.Fatalf("self force logout: %d, HX-Redirect %q", resp.StatusCode, resp.Header.Get("HX-Redirect"))
@@ -486,7 +477,7 @@ func TestAdminUsers_Delete_RemovesUserAndSessions_SecondIs404(t *testing.T) {
 
 		// htmx: the row leaves the returned table.
 		v := testdb.CreateUser(t, db, "gone2@example.com", models.RoleUser)
-		resp = c.htmx("DELETE", fmt.Sprintf("/admin/users/%d", v.ID), nil)
+		resp = c.usersHTMX("DELETE", fmt.Sprintf("/admin/users/%d", v.ID), nil)
 		body := mustStatus(t, resp, 200)
 		if strings.Contains(body, fmt.Sprintf(`id="user-%d"`, v.ID)) || !strings.Contains(body, "Deleted gone2@example.com and 0 sessions.") {
 			t.Fatalf("htmx delete answer: %s", body)

@@ -63,10 +63,10 @@ func (s *Server) checkCSRF(c *fiber.Ctx) error {
 	if got == "" {
 		got = formValue(c, "_csrf")
 	}
-	if got == "" {
-		return fiber.NewError(fiber.StatusForbidden, "missing CSRF token: reload the page and try again")
-	}
 	sess := currentSession(c)
+	if got == "" {
+		return s.csrfRefused(c, sess, "missing CSRF token: reload the page and try again")
+	}
 	if sess != nil && hmac.Equal([]byte(got), []byte(s.mac("csrf-session", sess.TokenHash))) {
 		return c.Next()
 	}
@@ -77,7 +77,18 @@ func (s *Server) checkCSRF(c *fiber.Ctx) error {
 			return c.Next()
 		}
 	}
-	return fiber.NewError(fiber.StatusForbidden, "invalid CSRF token: reload the page and try again")
+	return s.csrfRefused(c, sess, "invalid CSRF token: reload the page and try again")
+}
+
+// csrfRefused is 403, except when the request still carries a session
+// cookie that no longer signs anyone in (expired, revoked, ended by a role
+// change): its token was bound to that dead session, so the honest answer
+// is "sign in again" (401, HX-Redirect for htmx). Nothing runs either way.
+func (s *Server) csrfRefused(c *fiber.Ctx, sess *models.Session, msg string) error {
+	if sess == nil && c.Cookies(s.cfg.CookieName()) != "" && c.Path() != "/login" && c.Path() != "/setup" {
+		return errUnauthenticated
+	}
+	return fiber.NewError(fiber.StatusForbidden, msg)
 }
 
 // sameOrigin compares an Origin header with BASE_URL, or with the request's

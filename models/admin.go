@@ -1,0 +1,239 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Session list statuses.
+const (
+	StatusAll     = "all"
+	StatusActive  = "active"
+	StatusExpired = "expired"
+)
+
+// MaxSessionListLimit caps one page of the admin list.
+const MaxSessionListLimit = 100
+
+// SessionCursor is a position in the admin list's order (created_at DESC,
+// id DESC). Before asks for the rows newer than it (the previous page).
+type SessionCursor struct {
+	CreatedAt time.Time
+	ID        int64
+	Before    bool
+}
+
+// Encode makes the cursor opaque for URLs: clients pass it back verbatim.
+func (c SessionCursor) Encode() string {
+	dir := "n"
+	if c.Before {
+		dir = "p"
+	}
+	raw := dir + "." + strconv.FormatInt(c.CreatedAt.UnixMicro(), 36) + "." + strconv.FormatInt(c.ID, 36)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// DecodeSessionCursor reverses Encode; anything else is a ValidationError.
+func DecodeSessionCursor(s string) (SessionCursor, error) {
+	bad := Invalid("cursor", "is not a cursor this server issued")
+	if len(s) > 64 {
+		return SessionCursor{}, bad
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return SessionCursor{}, bad
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || (parts[0] != "n" && parts[0] != "p") {
+		return SessionCursor{}, bad
+	}
+	micros, err1 := strconv.ParseInt(parts[1], 36, 64)
+	id, err2 := strconv.ParseInt(parts[2], 36, 64)
+	if err1 != nil || err2 != nil || id <= 0 {
+		return SessionCursor{}, bad
+	}
+	return SessionCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id, Before: parts[0] == "p"}, nil
+}
+
+// SessionFilter selects and pages the admin list. With Cursor set it pages
+// by keyset (every page costs what the first does); otherwise by Page
+// (1-based offset, the seed's parameter, kept for API clients).
+type SessionFilter struct {
+	UserID int64
+	Q      string // name or email, matched literally, case-insensitively
+	Status string // all (or empty), active, expired
+	Limit  int
+	Page   int
+	Cursor *SessionCursor
+}
+
+// SessionList is one page of the admin list.
+type SessionList struct {
+	Sessions []Session // with User (id, name, email, role)
+	Total    int       // matching rows (PostgreSQL planner estimate when unfiltered and large)
+	Next     *SessionCursor
+	Prev     *SessionCursor
+}
+
+// estimateAbove is the table size from which the unfiltered total comes
+// from PostgreSQL's planner statistics instead of COUNT(*).
+const estimateAbove = 10000
+
+// ListSessions returns one page of sessions with their users, newest first.
+func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (*SessionList, error) {
+	if f.Limit <= 0 || f.Limit > MaxSessionListLimit {
+		return nil, Invalid("limit", "must be between 1 and %d", MaxSessionListLimit)
+	}
+	if f.Page <= 0 {
+		f.Page = 1
+	}
+	var rows []Session
+	q := db.Read.NewSelect().Model(&rows).
+		Relation("User", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Column("id", "name", "email", "role") })
+	q = applySessionFilter(db, q, f, now)
+	backwards := f.Cursor != nil && f.Cursor.Before
+	switch {
+	case f.Cursor == nil:
+		q = q.Order("s.created_at DESC", "s.id DESC").Offset(int64((f.Page - 1) * f.Limit))
+	case backwards:
+		q = q.Where("s.created_at >= ?", db.T(f.Cursor.CreatedAt)).
+			Where("(s.created_at > ? OR s.id > ?)", db.T(f.Cursor.CreatedAt), f.Cursor.ID).
+			Order("s.created_at ASC", "s.id ASC")
+	default:
+		q = q.Where("s.created_at <= ?", db.T(f.Cursor.CreatedAt)).
+			Where("(s.created_at < ? OR s.id < ?)", db.T(f.Cursor.CreatedAt), f.Cursor.ID).
+			Order("s.created_at DESC", "s.id DESC")
+	}
+	if err := q.Limit(int64(f.Limit + 1)).Scan(ctx); err != nil {
+		return nil, Wrap(err, "list sessions")
+	}
+	more := len(rows) > f.Limit
+	if more {
+		rows = rows[:f.Limit]
+	}
+	if backwards {
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+	}
+	out := &SessionList{Sessions: rows}
+	if len(rows) > 0 {
+		first, last := rows[0], rows[len(rows)-1]
+		hasPrev := (f.Cursor == nil && f.Page > 1) || (f.Cursor != nil && !backwards) || (backwards && more)
+		hasNext := (!backwards && more) || backwards
+		if hasPrev {
+			out.Prev = &SessionCursor{CreatedAt: first.CreatedAt, ID: first.ID, Before: true}
+		}
+		if hasNext {
+			out.Next = &SessionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+	}
+	total, err := countSessions(ctx, db, f, now)
+	if err != nil {
+		return nil, err
+	}
+	out.Total = total
+	return out, nil
+}
+
+func applySessionFilter(db *DB, q *bun.SelectQuery, f SessionFilter, now time.Time) *bun.SelectQuery {
+	if f.UserID != 0 {
+		q = q.Where("s.user_id = ?", f.UserID)
+	}
+	switch f.Status {
+	case StatusActive:
+		q = q.Where("s.expires_at > ?", db.T(now))
+	case StatusExpired:
+		q = q.Where("s.expires_at <= ?", db.T(now))
+	}
+	if f.Q != "" {
+		pat := LikePattern(f.Q)
+		q = q.Where("s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
+	}
+	return q
+}
+
+// countSessions is the list's total. Unfiltered on a large PostgreSQL
+// table it is the planner's estimate (an exact COUNT(*) of a million rows
+// per page view is what keyset paging exists to avoid).
+func countSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (int, error) {
+	unfiltered := f.UserID == 0 && f.Q == "" && (f.Status == "" || f.Status == StatusAll)
+	if unfiltered && db.Kind == Postgres {
+		var est float64
+		err := db.Read.NewRaw("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass('sessions')").Scan(ctx, &est)
+		if err == nil && est >= estimateAbove {
+			return int(est), nil
+		}
+	}
+	q := db.Read.NewSelect().Model((*Session)(nil))
+	n, err := applySessionFilter(db, q, f, now).Count(ctx)
+	return int(n), Wrap(err, "count sessions")
+}
+
+// SessionStats is the dashboard's live counts.
+type SessionStats struct {
+	Active            int
+	Expired           int
+	ExpiringWithin24h int
+	UsersWithSessions int
+	LastCleanup       *CleanupSummary
+}
+
+// CleanupSummary is the latest row of cleanup_runs; FinishedAt is nil
+// while that run is still going.
+type CleanupSummary struct {
+	Trigger    string     `bun:"trigger"`
+	StartedAt  time.Time  `bun:"started_at"`
+	FinishedAt *time.Time `bun:"finished_at"`
+	Deleted    int        `bun:"deleted"`
+	Error      string     `bun:"error"`
+}
+
+// GetSessionStats counts through the expires_at index (each a range scan of
+// the index alone) and reads the latest cleanup run.
+func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats, error) {
+	st := &SessionStats{}
+	count := func(dst *int, where string, args ...any) error {
+		n, err := db.Read.NewSelect().Model((*Session)(nil)).Where(where, args...).Count(ctx)
+		*dst = int(n)
+		return err
+	}
+	soon := now.Add(24 * time.Hour)
+	if err := count(&st.Active, "expires_at > ?", db.T(now)); err != nil {
+		return nil, Wrap(err, "session stats")
+	}
+	if err := count(&st.Expired, "expires_at <= ?", db.T(now)); err != nil {
+		return nil, Wrap(err, "session stats")
+	}
+	if err := count(&st.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
+		return nil, Wrap(err, "session stats")
+	}
+	n, err := db.Read.NewSelect().TableExpr("users AS u").
+		Where("EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id)").Count(ctx)
+	if err != nil {
+		return nil, Wrap(err, "session stats")
+	}
+	st.UsersWithSessions = int(n)
+	var runs []CleanupSummary
+	err = db.Read.NewSelect().TableExpr("cleanup_runs").
+		Column("trigger", "started_at", "finished_at", "deleted", "error").
+		OrderExpr("started_at DESC, id DESC").Limit(1).Scan(ctx, &runs)
+	if err != nil {
+		return nil, Wrap(err, "last cleanup")
+	}
+	if len(runs) > 0 {
+		st.LastCleanup = &runs[0]
+	}
+	return st, nil
+}
+
+// String is for logs and the CLI.
+func (st *SessionStats) String() string {
+	return fmt.Sprintf("active=%d expired=%d expiring_24h=%d users=%d", st.Active, st.Expired, st.ExpiringWithin24h, st.UsersWithSessions)
+}

@@ -1,0 +1,187 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// SeedOptions describe demo data for the console and for benchmarks.
+type SeedOptions struct {
+	Users        int
+	Sessions     int
+	ExpiredRatio float64 // 0..1 of the sessions already expired
+	Now          time.Time
+	MaxAge       time.Duration
+	PasswordHash string // one precomputed hash shared by every seeded user
+	Seed         uint64 // for repeatable data; 0 picks one
+}
+
+// seedBatch rows go in one multi-row INSERT; seedTxRows rows in one
+// transaction, so SQLite's single writer is never held for long.
+const (
+	seedBatch  = 500
+	seedTxRows = 50000
+)
+
+var (
+	seedFirst = []string{"Ada", "Grace", "Alan", "Linus", "Margaret", "Ken", "Barbara", "Dennis", "Radia", "Tim",
+		"Frances", "Edsger", "Hedy", "Donald", "Katherine", "Guido", "Anita", "Rob", "Joan", "Niklaus"}
+	seedLast = []string{"Lovelace", "Hopper", "Turing", "Torvalds", "Hamilton", "Thompson", "Liskov", "Ritchie",
+		"Perlman", "Berners-Lee", "Allen", "Dijkstra", "Lamarr", "Knuth", "Johnson", "van Rossum", "Borg", "Pike",
+		"Clarke", "Wirth"}
+	seedAgents = []string{
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+		"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+		"Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+		"Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+		"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+		"curl/8.8.0",
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+	}
+)
+
+// SeedResult says what Seed inserted.
+type SeedResult struct {
+	Users, Sessions, Expired int
+}
+
+// Seed inserts demo users and sessions with varied agents, addresses and
+// ages, some expired. It writes no audit events: seeding is not activity.
+// progress, when set, is called after each transaction.
+func Seed(ctx context.Context, db *DB, o SeedOptions, progress func(done int)) (SeedResult, error) {
+	var res SeedResult
+	switch {
+	case o.Users <= 0:
+		return res, Invalid("users", "must be at least 1")
+	case o.Sessions < 0:
+		return res, Invalid("sessions", "must not be negative")
+	case o.ExpiredRatio < 0 || o.ExpiredRatio > 1:
+		return res, Invalid("expired-ratio", "must be between 0 and 1")
+	case o.PasswordHash == "":
+		return res, Invalid("password", "a password hash is required")
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultPolicy.MaxAge
+	}
+	if o.Seed == 0 {
+		o.Seed = rand.Uint64()
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
+	now := o.Now.UTC().Truncate(time.Microsecond)
+	ids, err := seedUsers(ctx, db, o, now)
+	if err != nil {
+		return res, err
+	}
+	res.Users = len(ids)
+	var hashSeed [8]byte
+	binary.LittleEndian.PutUint64(hashSeed[:], rng.Uint64())
+	for done := 0; done < o.Sessions; {
+		n := min(seedTxRows, o.Sessions-done)
+		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			batch := make([]Session, 0, seedBatch)
+			for i := range n {
+				s := seedSession(rng, ids, hashSeed[:], done+i, now, o)
+				if !s.ExpiresAt.After(now) {
+					res.Expired++
+				}
+				batch = append(batch, s)
+				if len(batch) == seedBatch || i == n-1 {
+					if _, err := tx.NewInsert().Model(&batch).Exec(ctx); err != nil {
+						return err
+					}
+					batch = batch[:0]
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, Wrap(err, "seed sessions")
+		}
+		done += n
+		res.Sessions = done
+		if progress != nil {
+			progress(done)
+		}
+	}
+	return res, nil
+}
+
+func seedUsers(ctx context.Context, db *DB, o SeedOptions, now time.Time) ([]int64, error) {
+	var maxID int64
+	if err := db.NewSelect().Model((*User)(nil)).ColumnExpr("COALESCE(MAX(id), 0)").Scan(ctx, &maxID); err != nil {
+		return nil, Wrap(err, "seed users")
+	}
+	ids := make([]int64, 0, o.Users)
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for start := 0; start < o.Users; start += seedBatch {
+			batch := make([]User, 0, seedBatch)
+			for i := start; i < min(start+seedBatch, o.Users); i++ {
+				n := maxID + int64(i) + 1
+				first, last := seedFirst[i%len(seedFirst)], seedLast[(i/len(seedFirst))%len(seedLast)]
+				batch = append(batch, User{
+					Email: NormalizeEmail(fmt.Sprintf("%s.%s.%d@example.com", first, last, n)),
+					Name:  first + " " + last, Role: RoleUser, PasswordHash: o.PasswordHash,
+					CreatedAt: now.Add(-time.Duration(i%365) * 24 * time.Hour), UpdatedAt: now,
+				})
+			}
+			if _, err := tx.NewInsert().Model(&batch).Returning("id").Exec(ctx); err != nil {
+				return err
+			}
+			for _, u := range batch {
+				ids = append(ids, u.ID)
+			}
+		}
+		return nil
+	})
+	return ids, Wrap(err, "seed users")
+}
+
+// seedSession makes one plausible session: active ones were created within
+// the last two months and expire within MaxAge; expired ones ended up to
+// two months ago.
+func seedSession(rng *rand.Rand, users []int64, hashSeed []byte, n int, now time.Time, o SeedOptions) Session {
+	h := sha256.New()
+	h.Write(hashSeed)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+	randDur := func(max time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(max))).Truncate(time.Second) }
+	var created, expires time.Time
+	if rng.Float64() < o.ExpiredRatio {
+		expires = now.Add(-time.Minute - randDur(60*24*time.Hour))
+		created = expires.Add(-o.MaxAge - randDur(30*24*time.Hour))
+	} else {
+		created = now.Add(-randDur(60 * 24 * time.Hour))
+		expires = now.Add(time.Minute + randDur(o.MaxAge))
+		if expires.Before(created.Add(time.Hour)) {
+			expires = created.Add(o.MaxAge)
+		}
+	}
+	seenUntil := expires
+	if seenUntil.After(now) {
+		seenUntil = now
+	}
+	seen := created
+	if span := seenUntil.Sub(created); span > 0 {
+		seen = created.Add(randDur(span))
+	}
+	ip := fmt.Sprintf("%d.%d.%d.%d", []int{203, 198, 192, 100, 172}[rng.IntN(5)], rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
+	if rng.IntN(10) == 0 {
+		ip = fmt.Sprintf("2001:db8:%x::%x", rng.IntN(0xffff), 1+rng.IntN(0xfffe))
+	}
+	return Session{
+		TokenHash: hex.EncodeToString(h.Sum(nil)), UserID: users[rng.IntN(len(users))],
+		ExpiresAt: expires, CreatedAt: created, LastSeenAt: seen, IP: ip,
+		UserAgent: seedAgents[rng.IntN(len(seedAgents))],
+	}
+}

@@ -19,7 +19,7 @@ func TestListSessions_KeysetPagesWalkEveryRowOnce_BothWays_AndMatchOffsetPages(t
 		for i := range 23 {
 			_, s := createSession(t, m, users[i%3].ID, clock.Now().Add(time.Hour))
 			want = append([]int64{s.ID}, want...) // newest first
-			if i%4 != 0 {                          // some share a created_at: id breaks the tie
+			if i%4 != 0 {                         // some share a created_at: id breaks the tie
 				clock.Advance(time.Second)
 			}
 		}

@@ -155,7 +155,9 @@ func seedSession(rng *rand.Rand, users []int64, hashSeed []byte, n int, now time
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(n))
 	h.Write(b[:])
-	randDur := func(max time.Duration) time.Duration { return time.Duration(rng.Int64N(int64(max))).Truncate(time.Second) }
+	randDur := func(max time.Duration) time.Duration {
+		return time.Duration(rng.Int64N(int64(max))).Truncate(time.Second)
+	}
 	var created, expires time.Time
 	if rng.Float64() < o.ExpiredRatio {
 		expires = now.Add(-time.Minute - randDur(60*24*time.Hour))

@@ -47,6 +47,11 @@ func (s *Server) routes() {
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
 	// Sessions and users (issue 3).
+	admin.Get("/sessions", s.handleAdminSessions)
+	admin.Get("/sessions/stats", s.handleAdminSessionStats)
+	admin.Post("/sessions", s.handleAdminSessionAction)
+	admin.Delete("/sessions", s.handleAdminSessionDelete)
+	admin.Delete("/sessions/:id", s.handleAdminSessionDeleteOne)
 
 	// Users.
 	admin.Get("/users", s.handleAdminUsersList)

@@ -1,0 +1,252 @@
+package app
+
+import (
+	"net/url"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+// sessionsView is the data of the admin sessions page and its fragments.
+type sessionsView struct {
+	Filter    sessionQuery
+	List      *models.SessionList
+	Stats     *models.SessionStats
+	Now       time.Time
+	CurrentID int64  // the admin's own session, marked in the table
+	SelfURL   string // this list with its filters, for reloads
+	NextURL   string
+	PrevURL   string
+	Total     string // formatted
+	Limits    []int
+}
+
+// statsView is the data of the counts fragment.
+type statsView struct {
+	Stats *models.SessionStats
+	Now   time.Time
+}
+
+// handleAdminSessions lists sessions: the page, the #sessions-table
+// fragment for htmx (filters and pager push their URL), or JSON.
+func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
+	q, err := parseSessionQuery(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	now := s.sessions.Now()
+	list, err := models.ListSessions(ctx, s.db, q.filter(), now)
+	if err != nil {
+		return err
+	}
+	if wantsJSON(c) {
+		return c.JSON(sessionListJSON(list, q, now))
+	}
+	v := &sessionsView{
+		Filter: q, List: list, Now: now, CurrentID: currentSession(c).ID,
+		SelfURL: q.url(q.CursorRaw), Total: thousands(list.Total), Limits: []int{20, 50, 100},
+	}
+	if list.Next != nil {
+		v.NextURL = q.url(list.Next.Encode())
+	}
+	if list.Prev != nil {
+		v.PrevURL = q.url(list.Prev.Encode())
+	}
+	if !wantsFragment(c) {
+		if v.Stats, err = models.GetSessionStats(ctx, s.db, now); err != nil {
+			return err
+		}
+	}
+	return s.view(c, fiber.StatusOK, "admin/sessions", "admin/sessions_table",
+		Page{Title: "Sessions", Nav: "admin-sessions", Data: v})
+}
+
+// handleAdminSessionStats is the live counts: a fragment polled every 10 s
+// and on every sessions-changed event, or JSON.
+func (s *Server) handleAdminSessionStats(c *fiber.Ctx) error {
+	now := s.sessions.Now()
+	st, err := models.GetSessionStats(c.UserContext(), s.db, now)
+	if err != nil {
+		return err
+	}
+	if wantsJSON(c) {
+		return c.JSON(statsJSON(st))
+	}
+	return s.view(c, fiber.StatusOK, "admin/sessions_stats_page", "admin/sessions_stats",
+		Page{Title: "Session counts", Nav: "admin-sessions", Data: &statsView{Stats: st, Now: now}})
+}
+
+// handleAdminSessionDelete ends sessions by raw sessionToken, by id, or all
+// of a user's by userId (the seed's DELETE), answering {deleted: n}.
+func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
+	in, err := readMutation(c)
+	if err != nil {
+		return err
+	}
+	ctx, a := c.UserContext(), s.audit(c)
+	me := currentSession(c)
+	var n int
+	var self bool
+	switch {
+	case in.SessionToken != "":
+		self = models.HashToken(in.SessionToken) == me.TokenHash
+		n, err = s.sessions.RevokeToken(ctx, in.SessionToken, a)
+	case in.ID != "":
+		id, perr := positiveID("id", in.ID)
+		if perr != nil {
+			return perr
+		}
+		self = id == me.ID
+		_, err = s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
+		n = 1
+	case in.UserID != "":
+		uid, perr := positiveID("userId", in.UserID)
+		if perr != nil {
+			return perr
+		}
+		self = uid == me.UserID
+		n, err = s.sessions.DeleteUserSessions(ctx, uid, a)
+		c.Append("HX-Trigger", "sessions-reload")
+	default:
+		return badParam("sessionToken", "give sessionToken, id or userId")
+	}
+	if err != nil {
+		return err
+	}
+	return s.afterDelete(c, n, self && n > 0, "")
+}
+
+// handleAdminSessionDeleteOne ends one session; its table row leaves.
+func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
+	id, err := positiveID("id", c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if _, err := s.sessions.DeleteSessionByID(c.UserContext(), id, models.EventSessionRevoked, s.audit(c)); err != nil {
+		return err
+	}
+	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
+}
+
+// handleAdminSessionAction runs action=cleanup: delete every expired
+// session now, through the same entry point as the job and the CLI.
+func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
+	in, err := readMutation(c)
+	if err != nil {
+		return err
+	}
+	if in.Action != "cleanup" {
+		return badParam("action", "must be cleanup")
+	}
+	n, err := s.runCleanup(c.UserContext(), "admin")
+	if err != nil {
+		return err
+	}
+	c.Append("HX-Trigger", "sessions-reload")
+	return s.afterDelete(c, n, false, "Cleaned up "+plural(n, "expired session"))
+}
+
+// afterDelete answers a mutation: {deleted: n} for API clients; for htmx
+// an empty body (a row target disappears), a toast out of band and the
+// sessions-changed event so counts refresh. Ending the admin's own
+// session signs them out: cookie cleared, sent to /login.
+func (s *Server) afterDelete(c *fiber.Ctx, n int, self bool, msg string) error {
+	if self {
+		s.clearSessionCookie(c)
+	}
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"deleted": n})
+	}
+	if self {
+		return redirect(c, "/login")
+	}
+	if !isHTMX(c) {
+		return redirect(c, "/admin/sessions")
+	}
+	if msg == "" {
+		msg = "Ended " + plural(n, "session")
+	}
+	c.Append("HX-Trigger", "sessions-changed")
+	return s.renderTemplate(c, fiber.StatusOK, "admin/sessions_toast", Page{Data: msg})
+}
+
+// sessionJSON is DESIGN.md's session shape; sessionToken is the short hash.
+func sessionJSON(ss *models.Session, now time.Time) fiber.Map {
+	status, expiresIn := models.StatusActive, int64(ss.ExpiresAt.Sub(now).Seconds())
+	if ss.Expired(now) {
+		status, expiresIn = models.StatusExpired, 0
+	}
+	m := fiber.Map{
+		"id": ss.ID, "sessionToken": ss.ShortHash(), "userId": ss.UserID, "user": nil,
+		"createdAt": ss.CreatedAt.UTC(), "lastSeenAt": ss.LastSeenAt.UTC(), "expires": ss.ExpiresAt.UTC(),
+		"expiresIn": expiresIn, "status": status, "ip": ss.IP, "userAgent": ss.UserAgent,
+	}
+	if ss.User != nil {
+		m["user"] = userJSON(ss.User)
+	}
+	return m
+}
+
+func sessionListJSON(l *models.SessionList, q sessionQuery, now time.Time) fiber.Map {
+	out := make([]fiber.Map, len(l.Sessions))
+	for i := range l.Sessions {
+		out[i] = sessionJSON(&l.Sessions[i], now)
+	}
+	m := fiber.Map{
+		"sessions": out, "page": q.Page, "limit": q.Limit, "total": l.Total,
+		"totalPages": (l.Total + q.Limit - 1) / q.Limit,
+	}
+	if q.Cursor != nil {
+		m["page"] = nil // a keyset page has no number
+	}
+	if l.Next != nil {
+		m["nextCursor"] = l.Next.Encode()
+	}
+	if l.Prev != nil {
+		m["prevCursor"] = l.Prev.Encode()
+	}
+	return m
+}
+
+func statsJSON(st *models.SessionStats) fiber.Map {
+	m := fiber.Map{
+		"active": st.Active, "expired": st.Expired, "expiringWithin24h": st.ExpiringWithin24h,
+		"usersWithSessions": st.UsersWithSessions, "total": st.Active + st.Expired, "lastCleanup": nil,
+	}
+	if lc := st.LastCleanup; lc != nil {
+		m["lastCleanup"] = fiber.Map{
+			"trigger": lc.Trigger, "startedAt": lc.StartedAt.UTC(), "finishedAt": lc.FinishedAt,
+			"deleted": lc.Deleted, "error": lc.Error,
+		}
+	}
+	return m
+}
+
+// url is this list's address at cursor (empty: at its page number).
+func (q sessionQuery) url(cursor string) string {
+	v := url.Values{}
+	if q.Q != "" {
+		v.Set("q", q.Q)
+	}
+	if q.UserID != 0 {
+		v.Set("userId", itoa(q.UserID))
+	}
+	if q.Status != "" && q.Status != models.StatusAll {
+		v.Set("status", q.Status)
+	}
+	if q.Limit != defaultLimit {
+		v.Set("limit", itoa(int64(q.Limit)))
+	}
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	} else if q.Page > 1 {
+		v.Set("page", itoa(int64(q.Page)))
+	}
+	if len(v) == 0 {
+		return "/admin/sessions"
+	}
+	return "/admin/sessions?" + v.Encode()
+}

@@ -1,0 +1,160 @@
+package app
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"sessiond/models"
+)
+
+const (
+	defaultLimit = 20
+	maxQueryLen  = 200
+)
+
+// sessionQuery is the admin list's parsed query string.
+type sessionQuery struct {
+	Q         string
+	UserID    int64
+	Status    string
+	Limit     int
+	Page      int
+	Cursor    *models.SessionCursor
+	CursorRaw string
+}
+
+// parseSessionQuery reads page, limit, userId, status, q and cursor; a bad
+// value is a 400 that names its parameter. Empty values mean "not set", so
+// a filter form may send every field.
+func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
+	q := sessionQuery{Limit: defaultLimit, Page: 1, Status: models.StatusAll}
+	if v := c.Query("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return q, badParam("page", "must be a whole number from 1")
+		}
+		q.Page = n
+	}
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > models.MaxSessionListLimit {
+			return q, badParam("limit", "must be a whole number from 1 to 100")
+		}
+		q.Limit = n
+	}
+	if v := c.Query("userId"); v != "" {
+		id, err := positiveID("userId", v)
+		if err != nil {
+			return q, err
+		}
+		q.UserID = id
+	}
+	switch v := c.Query("status"); v {
+	case "", models.StatusAll:
+	case models.StatusActive, models.StatusExpired:
+		q.Status = v
+	default:
+		return q, badParam("status", "must be all, active or expired")
+	}
+	q.Q = strings.TrimSpace(c.Query("q"))
+	if len(q.Q) > maxQueryLen || !cleanText(q.Q) {
+		return q, badParam("q", "must be text of at most 200 characters")
+	}
+	if v := c.Query("cursor"); v != "" {
+		cur, err := models.DecodeSessionCursor(v)
+		if err != nil {
+			return q, badParam("cursor", "is not a cursor this server issued; start from the first page")
+		}
+		q.Cursor, q.CursorRaw = &cur, v
+	}
+	return q, nil
+}
+
+func (q sessionQuery) filter() models.SessionFilter {
+	return models.SessionFilter{UserID: q.UserID, Q: q.Q, Status: q.Status, Limit: q.Limit, Page: q.Page, Cursor: q.Cursor}
+}
+
+// positiveID parses a database id; anything else is a 400 naming name.
+func positiveID(name, v string) (int64, error) {
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id < 1 {
+		return 0, badParam(name, "must be a positive whole number")
+	}
+	return id, nil
+}
+
+func cleanText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// mutation is what DELETE and POST /admin/sessions read: a form body,
+// a JSON body, or (for API clients) the query string.
+type mutation struct {
+	SessionToken string
+	ID           string
+	UserID       string
+	Action       string
+}
+
+func readMutation(c *fiber.Ctx) (mutation, error) {
+	var m mutation
+	if strings.HasPrefix(string(c.Request().Header.ContentType()), fiber.MIMEApplicationJSON) && len(c.Body()) > 0 {
+		var raw map[string]any
+		if err := json.Unmarshal(c.Body(), &raw); err != nil {
+			return m, fiber.NewError(fiber.StatusBadRequest, "body: not valid JSON")
+		}
+		m.SessionToken, m.ID, m.UserID, m.Action = jsonText(raw["sessionToken"]), jsonText(raw["id"]), jsonText(raw["userId"]), jsonText(raw["action"])
+	} else {
+		get := func(name string) string {
+			if v := formValue(c, name); v != "" {
+				return v
+			}
+			return c.Query(name)
+		}
+		m.SessionToken, m.ID, m.UserID, m.Action = get("sessionToken"), get("id"), get("userId"), get("action")
+	}
+	for name, v := range map[string]string{"sessionToken": m.SessionToken, "id": m.ID, "userId": m.UserID, "action": m.Action} {
+		if len(v) > 256 || !cleanText(v) {
+			return m, badParam(name, "is not a valid value")
+		}
+	}
+	return m, nil
+}
+
+// jsonText accepts a JSON string or an integral number.
+func jsonText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return ""
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// thousands writes 1234567 as "1,234,567".
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// plural says "1 session" or "3 sessions".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return thousands(n) + " " + noun + "s"
+}

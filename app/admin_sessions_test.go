@@ -264,7 +264,7 @@ func TestAdminSessions_JSONShapes_FieldByField(t *testing.T) {
 		ex := expired.Sessions[0]
 		want := map[string]any{
 			"userId": float64(f.user.ID), "status": "expired", "expiresIn": float64(0), "ip": "198.51.100.9",
-			"userAgent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+			"userAgent":    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
 			"sessionToken": models.HashToken(f.expiredToken)[:12],
 		}
 		for k, v := range want {

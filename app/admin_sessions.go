@@ -14,6 +14,7 @@ type sessionsView struct {
 	Filter    sessionQuery
 	List      *models.SessionList
 	Stats     *models.SessionStats
+	Counts    statCounts
 	Now       time.Time
 	CurrentID int64  // the admin's own session, marked in the table
 	SelfURL   string // this list with its filters, for reloads
@@ -25,8 +26,16 @@ type sessionsView struct {
 
 // statsView is the data of the counts fragment.
 type statsView struct {
-	Stats *models.SessionStats
-	Now   time.Time
+	Stats  *models.SessionStats
+	Counts statCounts
+	Now    time.Time
+}
+
+// statCounts are the counts as people read them ("1,204,331").
+type statCounts struct{ Active, Expired, Expiring, Users string }
+
+func countsOf(st *models.SessionStats) statCounts {
+	return statCounts{thousands(st.Active), thousands(st.Expired), thousands(st.ExpiringWithin24h), thousands(st.UsersWithSessions)}
 }
 
 // handleAdminSessions lists sessions: the page, the #sessions-table
@@ -59,6 +68,7 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 		if v.Stats, err = models.GetSessionStats(ctx, s.db, now); err != nil {
 			return err
 		}
+		v.Counts = countsOf(v.Stats)
 	}
 	return s.view(c, fiber.StatusOK, "admin/sessions", "admin/sessions_table",
 		Page{Title: "Sessions", Nav: "admin-sessions", Data: v})
@@ -76,7 +86,7 @@ func (s *Server) handleAdminSessionStats(c *fiber.Ctx) error {
 		return c.JSON(statsJSON(st))
 	}
 	return s.view(c, fiber.StatusOK, "admin/sessions_stats_page", "admin/sessions_stats",
-		Page{Title: "Session counts", Nav: "admin-sessions", Data: &statsView{Stats: st, Now: now}})
+		Page{Title: "Session counts", Nav: "admin-sessions", Data: &statsView{Stats: st, Counts: countsOf(st), Now: now}})
 }
 
 // handleAdminSessionDelete ends sessions by raw sessionToken, by id, or all

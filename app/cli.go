@@ -70,6 +70,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 		// sessions cleanup (issue 4)
 
 		// seed (issue 3)
+	case "seed":
+		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			return runSeed(ctx, env, cfg, db, args)
+		})
 
 	}
 	fmt.Fprint(env.Stderr, usage)

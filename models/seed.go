@@ -3,10 +3,12 @@ package models
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -85,24 +87,18 @@ func Seed(ctx context.Context, db *DB, o SeedOptions, progress func(done int)) (
 	res.Users = len(ids)
 	var hashSeed [8]byte
 	binary.LittleEndian.PutUint64(hashSeed[:], rng.Uint64())
+	if db.Kind == SQLite {
+		// A bigger page cache for this connection: the token_hash index takes
+		// random inserts, and a million of them thrash the default 16 MB.
+		if _, err := db.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+			return res, Wrap(err, "seed")
+		}
+		defer db.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -16000") //nolint:errcheck // best effort
+	}
 	for done := 0; done < o.Sessions; {
 		n := min(seedTxRows, o.Sessions-done)
 		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-			batch := make([]Session, 0, seedBatch)
-			for i := range n {
-				s := seedSession(rng, ids, hashSeed[:], done+i, now, o)
-				if !s.ExpiresAt.After(now) {
-					res.Expired++
-				}
-				batch = append(batch, s)
-				if len(batch) == seedBatch || i == n-1 {
-					if _, err := tx.NewInsert().Model(&batch).Exec(ctx); err != nil {
-						return err
-					}
-					batch = batch[:0]
-				}
-			}
-			return nil
+			return seedChunk(ctx, db, tx, rng, ids, hashSeed[:], done, n, now, o, &res)
 		})
 		if err != nil {
 			return res, Wrap(err, "seed sessions")
@@ -114,6 +110,57 @@ func Seed(ctx context.Context, db *DB, o SeedOptions, progress func(done int)) (
 		}
 	}
 	return res, nil
+}
+
+const seedColumns = 7
+
+// seedChunk inserts sessions from..from+n in multi-row INSERTs through
+// the driver's own placeholders (bun would format every value into the SQL
+// text), in created_at order so most index inserts append.
+func seedChunk(ctx context.Context, db *DB, tx bun.Tx, rng *rand.Rand, users []int64, hashSeed []byte, from, n int, now time.Time, o SeedOptions, res *SeedResult) error {
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, st := range stmts {
+			st.Close()
+		}
+	}()
+	args := make([]any, 0, seedBatch*seedColumns)
+	for i := 0; i < n; {
+		rows := min(seedBatch, n-i)
+		st, ok := stmts[rows]
+		if !ok {
+			var err error
+			if st, err = tx.Tx.PrepareContext(ctx, db.Rebind(seedInsertSQL(rows))); err != nil {
+				return err
+			}
+			stmts[rows] = st
+		}
+		args = args[:0]
+		for j := 0; j < rows; j++ {
+			s := seedSession(rng, users, hashSeed, from+i+j, now, o)
+			if !s.ExpiresAt.After(now) {
+				res.Expired++
+			}
+			args = append(args, s.TokenHash, s.UserID, db.T(s.ExpiresAt), db.T(s.CreatedAt), db.T(s.LastSeenAt), s.IP, s.UserAgent)
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		i += rows
+	}
+	return nil
+}
+
+func seedInsertSQL(rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent) VALUES ")
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?,?,?,?,?,?,?)")
+	}
+	return b.String()
 }
 
 func seedUsers(ctx context.Context, db *DB, o SeedOptions, now time.Time) ([]int64, error) {
@@ -146,9 +193,9 @@ func seedUsers(ctx context.Context, db *DB, o SeedOptions, now time.Time) ([]int
 	return ids, Wrap(err, "seed users")
 }
 
-// seedSession makes one plausible session: active ones were created within
-// the last two months and expire within MaxAge; expired ones ended up to
-// two months ago.
+// seedSession makes one plausible session: created within the last 120
+// days; active ones expire within MaxAge, expired ones ended between their
+// creation and now.
 func seedSession(rng *rand.Rand, users []int64, hashSeed []byte, n int, now time.Time, o SeedOptions) Session {
 	h := sha256.New()
 	h.Write(hashSeed)
@@ -158,16 +205,21 @@ func seedSession(rng *rand.Rand, users []int64, hashSeed []byte, n int, now time
 	randDur := func(max time.Duration) time.Duration {
 		return time.Duration(rng.Int64N(int64(max))).Truncate(time.Second)
 	}
-	var created, expires time.Time
+	// Sessions are spread over the last 120 days in creation order.
+	span := 120 * 24 * time.Hour
+	step := span / time.Duration(max(o.Sessions, 1))
+	created := now.Add(-span + time.Duration(n)*step + randDur(max(step, time.Second)))
+	if latest := now.Add(-2 * time.Minute); created.After(latest) {
+		created = latest
+	}
+	var expires time.Time
 	if rng.Float64() < o.ExpiredRatio {
-		expires = now.Add(-time.Minute - randDur(60*24*time.Hour))
-		created = expires.Add(-o.MaxAge - randDur(30*24*time.Hour))
-	} else {
-		created = now.Add(-randDur(60 * 24 * time.Hour))
-		expires = now.Add(time.Minute + randDur(o.MaxAge))
-		if expires.Before(created.Add(time.Hour)) {
-			expires = created.Add(o.MaxAge)
+		expires = created.Add(time.Minute + randDur(min(o.MaxAge, now.Sub(created)-time.Minute)))
+		if expires.After(now) {
+			expires = now.Add(-time.Second)
 		}
+	} else {
+		expires = now.Add(time.Minute + randDur(o.MaxAge))
 	}
 	seenUntil := expires
 	if seenUntil.After(now) {

@@ -134,4 +134,3 @@ func sessionExists(t *testing.T, db *models.DB, id int64) (int, bool) {
 	n := countRows(t, db, "sessions", "id = ?", id)
 	return n, n > 0
 }
-

@@ -49,6 +49,8 @@ func (s *Server) routes() {
 	// Sessions and users (issue 3).
 
 	// Cleanup runs (issue 4).
+	admin.Get("/cleanup", s.handleCleanupRuns)
+	admin.Post("/cleanup/run", s.handleCleanupRun)
 
 	// Audit trail and insights (issue 5).
 	admin.Get("/audit", s.handleAuditList)

@@ -45,7 +45,7 @@ func (s *Server) handleCleanupRuns(c *fiber.Ctx) error {
 // the refreshed fragment, the outcome as a toast, and sessions-changed so
 // the rest of the dashboard refreshes too.
 func (s *Server) handleCleanupRun(c *fiber.Ctx) error {
-	res, err := s.cleanup(c.UserContext(), models.TriggerAdmin, nil)
+	res, err := s.cleanup(c.UserContext(), models.TriggerAdmin, s.audit(c))
 	if err != nil {
 		return err
 	}

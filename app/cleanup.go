@@ -16,16 +16,16 @@ const cleanupJobName = "session-cleanup"
 // another instance holds the PostgreSQL cleanup lock it returns 0 and nil
 // (and logs the skip): that instance is doing the work.
 func (s *Server) runCleanup(ctx context.Context, trigger string) (int, error) {
-	res, err := s.cleanup(ctx, trigger, nil)
+	res, err := s.cleanup(ctx, trigger, models.Audit{})
 	return res.Deleted, err
 }
 
-// cleanup is runCleanup with the whole result and a per-chunk callback.
-func (s *Server) cleanup(ctx context.Context, trigger string, onChunk func(models.CleanupChunk)) (models.CleanupResult, error) {
+// cleanup is runCleanup with the whole result, naming who asked.
+func (s *Server) cleanup(ctx context.Context, trigger string, by models.Audit) (models.CleanupResult, error) {
 	if s.beforeCleanup != nil {
 		s.beforeCleanup(trigger)
 	}
-	res, err := models.Cleanup(ctx, s.db, s.sessions.Now(), cleanupOptions(s.cfg, trigger, onChunk))
+	res, err := models.Cleanup(ctx, s.db, s.sessions.Now(), cleanupOptions(s.cfg, trigger, by, nil))
 	switch {
 	case res.Skipped:
 		s.log.Info("cleanup skipped: another instance holds the cleanup lock", "trigger", trigger)

@@ -93,6 +93,9 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 		if n := countRows(t, db, "sessions", "user_id = ?", user.ID); n != 2 {
 			t.Fatalf("%d sessions of the user left, want the 2 live", n)
 		}
+		if n := countRows(t, db, "session_events", "kind = ? AND actor_id = ?", models.EventCleanupRun, admin.ID); n != 1 {
+			t.Fatalf("%d cleanup events by the admin, want 1", n)
+		}
 
 		resp = c.api("GET", "/admin/cleanup", nil)
 		var got struct {
@@ -208,4 +211,52 @@ func TestRun_ShutdownMidCleanup_StopsBetweenChunks_RecordsCancelled_ReturnsNil(t
 			t.Fatalf("%d sessions left, want the 7 live", n)
 		}
 	})
+}
+
+// The real binary's path: Run("serve") with the signal context cancelled
+// while the scheduled cleanup is in the middle. The job stops between
+// chunks and records itself before the database closes; Run returns nil.
+func TestRunServe_SIGTERMMidCleanup_DrainsRecordsCancelledAndReturnsNil(t *testing.T) {
+	url := testdb.SQLiteURL(t)
+	db := openURL(t, url)
+	user := testdb.CreateUser(t, db, "serve-sigterm@example.com", models.RoleUser)
+	const seeded = 5000
+	seedExpired(t, db, user.ID, seeded, time.Now().Add(-time.Minute))
+	env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0",
+		"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve"}, Env{Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }})
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for countRows(t, db, "cleanup_runs", "") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no cleanup started; logs:\n%s", logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(30 * time.Millisecond)
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil; logs:\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after SIGTERM")
+	}
+	var runs []models.CleanupRun
+	if err := db.NewSelect().Model(&runs).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	left := countRows(t, db, "sessions", "")
+	if len(runs) != 1 || runs[0].Error != models.CleanupCancelled || runs[0].FinishedAt == nil || left == 0 || int(runs[0].Deleted)+left != seeded {
+		t.Fatalf("runs = %+v, %d left; want one partial run recorded as cancelled; logs:\n%s", runs, left, logs)
+	}
+	if !strings.Contains(logs.String(), "cleanup stopped by shutdown") {
+		t.Errorf("shutdown stop not logged:\n%s", logs)
+	}
 }

@@ -13,9 +13,9 @@ import (
 
 // cleanupOptions is the one place the configuration becomes cleanup
 // options, for the job, the admin button and the CLI alike.
-func cleanupOptions(cfg Config, trigger string, onChunk func(models.CleanupChunk)) models.CleanupOptions {
+func cleanupOptions(cfg Config, trigger string, by models.Audit, onChunk func(models.CleanupChunk)) models.CleanupOptions {
 	return models.CleanupOptions{
-		Trigger: trigger, BatchSize: cfg.CleanupBatchSize, Retention: cfg.AuditRetention, OnChunk: onChunk,
+		Trigger: trigger, BatchSize: cfg.CleanupBatchSize, Retention: cfg.AuditRetention, OnChunk: onChunk, Audit: by,
 	}
 }
 
@@ -50,7 +50,7 @@ func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args [
 			fmt.Fprintf(out, "  chunk %d: %s %d rows (limit %d) in %d ms\n", n, c.Table, c.Rows, c.Size, c.Took.Milliseconds())
 		}
 	}
-	opt := cleanupOptions(cfg, models.TriggerCLI, onChunk)
+	opt := cleanupOptions(cfg, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"}, onChunk)
 	opt.DryRun = *dryRun
 	res, err := models.Cleanup(ctx, db, now, opt)
 	switch {

@@ -59,6 +59,8 @@ type CleanupOptions struct {
 	DryRun bool
 	// OnChunk is told about each committed chunk (for --verbose and tests).
 	OnChunk func(CleanupChunk)
+	// Audit names who asked (the admin, the CLI); empty for the schedule.
+	Audit Audit
 }
 
 // CleanupChunk is one committed delete.
@@ -177,7 +179,7 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	if _, uerr := x.NewUpdate().Model(run).Column("finished_at", "deleted", "error").WherePK().Exec(wctx); uerr != nil {
 		err = errors.Join(err, Wrap(uerr, "record cleanup run"))
 	}
-	if eerr := RecordEvent(wctx, x, &Event{At: finished, Kind: EventCleanupRun, Detail: detail}); eerr != nil {
+	if eerr := RecordEvent(wctx, x, opt.Audit.event(EventCleanupRun, finished, 0, 0, detail)); eerr != nil {
 		err = errors.Join(err, eerr)
 	}
 	return res, err

@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/template/html/v2"
 	"github.com/valyala/fasthttp"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/views"
 )
@@ -36,11 +37,16 @@ type Server struct {
 	throttle *throttle
 	setup    setupGate
 	metrics  *metrics
+	jobs     *jobs.Scheduler
+
+	beforeCleanup func(trigger string) // test seam, see Options
 }
 
 // Options are the seams tests use; the zero value is production.
 type Options struct {
 	Now func() time.Time // the clock; time.Now when nil
+	// BeforeCleanup runs at the start of every cleanup (tests make it panic).
+	BeforeCleanup func(trigger string)
 }
 
 // New builds a server on an open, migrated database.
@@ -80,6 +86,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		IdleTimeout:           120 * time.Second,
 		ReadBufferSize:        16 * 1024,
 	})
+	s.jobs = jobs.New(logger)
+	s.beforeCleanup = opts.BeforeCleanup
+	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil
@@ -110,8 +121,13 @@ func (s *Server) Handler() *fiber.App { return s.app }
 // Sessions exposes the session manager (its write counters) to tests.
 func (s *Server) Sessions() *models.SessionManager { return s.sessions }
 
-// Close releases what New acquired (not the database).
-func (s *Server) Close() error { return s.sessions.Close() }
+// Close releases what New acquired (not the database): it stops the
+// scheduler (if Run has not already) and the session manager.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(s.jobs.Stop(ctx), s.sessions.Close())
+}
 
 func newViews() (*html.Engine, error) {
 	engine := html.NewFileSystem(http.FS(views.FS), ".html")

@@ -68,6 +68,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 		})
 
 		// sessions cleanup (issue 4)
+	case "sessions":
+		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			return runSessions(ctx, env, cfg, db, args)
+		})
 
 		// seed (issue 3)
 	case "seed":
@@ -144,9 +148,27 @@ func runServe(ctx context.Context, env Env) error {
 	return srv.Run(ctx, ln)
 }
 
-// Run serves on ln until ctx ends, then drains and stops background work.
+// Run serves on ln and runs the scheduled jobs until ctx ends. Then it
+// cancels a running job (a cleanup stops between chunks) while it drains
+// requests, and returns once both are done, before the caller closes the
+// database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	return s.serve(ctx, ln)
+	s.jobs.Start()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		stopped <- s.jobs.Stop(stopCtx)
+	}()
+	err := s.serve(ctx, ln)
+	cancel()
+	if serr := <-stopped; serr != nil {
+		s.log.Warn("background jobs did not stop in time", "error", serr)
+	}
+	return err
 }
 
 func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {

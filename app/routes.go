@@ -61,6 +61,8 @@ func (s *Server) routes() {
 	admin.Delete("/users/:id", s.handleAdminUsersDelete)
 
 	// Cleanup runs (issue 4).
+	admin.Get("/cleanup", s.handleCleanupRuns)
+	admin.Post("/cleanup/run", s.handleCleanupRun)
 
 	// Audit trail and insights (issue 5).
 	admin.Get("/audit", s.handleAuditList)

@@ -1,0 +1,262 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// seedExpired inserts n sessions for userID expiring at exp, in bulk.
+func seedExpired(t testing.TB, db *models.DB, userID int64, n int, exp time.Time) {
+	t.Helper()
+	for done := 0; done < n; {
+		k := min(n-done, 500)
+		rows := make([]models.Session, k)
+		for i := range rows {
+			tok, _ := models.NewToken()
+			rows[i] = models.Session{TokenHash: models.HashToken(tok), UserID: userID, ExpiresAt: exp.UTC(),
+				CreatedAt: exp.Add(-time.Hour).UTC(), LastSeenAt: exp.Add(-time.Hour).UTC()}
+		}
+		if _, err := db.NewInsert().Model(&rows).Exec(context.Background()); err != nil {
+			t.Fatalf("seed sessions: %v", err)
+		}
+		done += k
+	}
+}
+
+// startServer runs a.srv.Run on a real listener and returns its base URL
+// and a stop function that returns Run's result.
+func startServer(t *testing.T, a *testApp) (string, func() error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.srv.Run(ctx, ln) }()
+	var result error
+	stopped := false
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case result = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("server did not stop")
+			}
+		}
+		return result
+	}
+	t.Cleanup(func() { _ = stop() })
+	return "http://" + ln.Addr().String(), stop
+}
+
+func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, nil)
+		admin := testdb.CreateUser(t, db, "cleanup-admin@example.com", models.RoleAdmin)
+		user := testdb.CreateUser(t, db, "cleanup-user@example.com", models.RoleUser)
+		seedExpired(t, db, user.ID, 3, a.clock.Now().Add(-time.Minute))
+		seedExpired(t, db, user.ID, 2, a.clock.Now().Add(time.Hour))
+		c := a.client()
+		c.login(admin.Email, "password123")
+
+		htmx := http.Header{"HX-Request": {"true"}}
+		resp := c.request("GET", "/admin/cleanup", nil, htmx)
+		body := readBody(t, resp)
+		if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(body), `<section id="cleanup-runs"`) || !strings.Contains(body, "No cleanup has run yet") {
+			t.Fatalf("fragment: %d %s", resp.StatusCode, body)
+		}
+		if strings.Contains(body, "<html") {
+			t.Fatal("htmx got the full page")
+		}
+		resp = c.request("POST", "/admin/cleanup/run", nil, http.Header{"HX-Request": {"true"}, "X-Csrf-Token": {c.csrf}})
+		body = readBody(t, resp)
+		if resp.StatusCode != 200 || resp.Header.Get("HX-Trigger") != "sessions-changed" {
+			t.Fatalf("run now: %d trigger=%q %s", resp.StatusCode, resp.Header.Get("HX-Trigger"), body)
+		}
+		for _, want := range []string{`<section id="cleanup-runs"`, "<td>admin</td>", "<td>3</td>", `id="toast" hx-swap-oob`, "Deleted 3 expired session(s)."} {
+			if !strings.Contains(body, want) {
+				t.Errorf("run-now response lacks %q:\n%s", want, body)
+			}
+		}
+		if n := countRows(t, db, "sessions", "user_id = ?", user.ID); n != 2 {
+			t.Fatalf("%d sessions of the user left, want the 2 live", n)
+		}
+		if n := countRows(t, db, "session_events", "kind = ? AND actor_id = ?", models.EventCleanupRun, admin.ID); n != 1 {
+			t.Fatalf("%d cleanup events by the admin, want 1", n)
+		}
+
+		resp = c.api("GET", "/admin/cleanup", nil)
+		var got struct {
+			Runs []struct {
+				Trigger    string `json:"trigger"`
+				Deleted    int    `json:"deleted"`
+				Error      string `json:"error"`
+				DurationMS *int64 `json:"durationMs"`
+			} `json:"runs"`
+			Schedule string `json:"schedule"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if len(got.Runs) != 1 || got.Runs[0].Trigger != "admin" || got.Runs[0].Deleted != 3 || got.Runs[0].DurationMS == nil || got.Schedule != "@hourly" {
+			t.Fatalf("json: %+v", got)
+		}
+
+		resp = c.api("POST", "/admin/cleanup/run", nil)
+		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, `"deleted":0`) {
+			t.Fatalf("json run: %d %s", resp.StatusCode, b)
+		}
+		resp, body = c.page("/admin/cleanup")
+		if resp.StatusCode != 200 || !strings.Contains(body, "<html") || !strings.Contains(body, `id="cleanup-runs"`) || !strings.Contains(body, "Cleanup runs") {
+			t.Fatalf("page: %d", resp.StatusCode)
+		}
+		resp = c.form("/admin/cleanup/run", nil)
+		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "Deleted 0 expired session(s).") || !strings.Contains(b, "<html") {
+			t.Fatalf("form post: %d %s", resp.StatusCode, b)
+		}
+
+		u := a.client()
+		u.login(user.Email, "password123")
+		for _, r := range []*http.Response{u.request("GET", "/admin/cleanup", nil, htmx), u.api("POST", "/admin/cleanup/run", nil)} {
+			if r.StatusCode != http.StatusForbidden {
+				t.Errorf("non-admin got %d", r.StatusCode)
+			}
+			r.Body.Close()
+		}
+	})
+}
+
+func TestCleanupJob_PanicIsRecovered_ServerKeepsServing_NextTickRuns(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, map[string]string{"CLEANUP_SCHEDULE": "@every 1s"})
+		var ticks atomic.Int32
+		a.srv.beforeCleanup = func(string) {
+			if ticks.Add(1) == 1 {
+				panic("cleanup exploded")
+			}
+		}
+		user := testdb.CreateUser(t, db, "tick@example.com", models.RoleUser)
+		seedExpired(t, db, user.ID, 5, a.clock.Now().Add(-time.Minute))
+		base, stop := startServer(t, a)
+		deadline := time.Now().Add(15 * time.Second)
+		for countRows(t, db, "cleanup_runs", "deleted = 5") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no cleanup after the panic (ticks=%d); logs:\n%s", ticks.Load(), a.logs)
+			}
+			resp, err := http.Get(base + "/healthz")
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("server stopped serving: %v", err)
+			}
+			resp.Body.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(a.logs.String(), "cleanup exploded") {
+			t.Errorf("panic not logged:\n%s", a.logs)
+		}
+		if err := stop(); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	})
+}
+
+func TestRun_ShutdownMidCleanup_StopsBetweenChunks_RecordsCancelled_ReturnsNil(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, map[string]string{"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"})
+		user := testdb.CreateUser(t, db, "sigterm@example.com", models.RoleUser)
+		const seeded = 5000
+		seedExpired(t, db, user.ID, seeded, a.clock.Now().Add(-time.Minute))
+		seedExpired(t, db, user.ID, 7, a.clock.Now().Add(time.Hour))
+		_, stop := startServer(t, a)
+		// The first tick starts a cleanup of 500 chunks; SIGTERM (the
+		// ctx of Run) arrives while it is in the middle.
+		deadline := time.Now().Add(15 * time.Second)
+		for countRows(t, db, "cleanup_runs", "") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("cleanup never started")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(30 * time.Millisecond)
+		if err := stop(); err != nil {
+			t.Fatalf("Run returned %v, want nil after a clean drain", err)
+		}
+		var runs []models.CleanupRun
+		if err := db.NewSelect().Model(&runs).Scan(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) != 1 || runs[0].Error != models.CleanupCancelled || runs[0].FinishedAt == nil {
+			t.Fatalf("runs = %+v, want one recorded as cancelled", runs)
+		}
+		left := countRows(t, db, "sessions", "expires_at <= ?", db.T(a.clock.Now()))
+		if left == 0 || int(runs[0].Deleted)+left != seeded {
+			t.Fatalf("deleted %d, %d expired left: want a partial run whose counts add up to %d", runs[0].Deleted, left, seeded)
+		}
+		if n, err := a.srv.runCleanup(context.Background(), models.TriggerSchedule); err != nil || n != left {
+			t.Fatalf("next run deleted %d (%v), want %d", n, err, left)
+		}
+		if n := countRows(t, db, "sessions", ""); n != 7 {
+			t.Fatalf("%d sessions left, want the 7 live", n)
+		}
+	})
+}
+
+// The real binary's path: Run("serve") with the signal context cancelled
+// while the scheduled cleanup is in the middle. The job stops between
+// chunks and records itself before the database closes; Run returns nil.
+func TestRunServe_SIGTERMMidCleanup_DrainsRecordsCancelledAndReturnsNil(t *testing.T) {
+	url := testdb.SQLiteURL(t)
+	db := openURL(t, url)
+	user := testdb.CreateUser(t, db, "serve-sigterm@example.com", models.RoleUser)
+	const seeded = 5000
+	seedExpired(t, db, user.ID, seeded, time.Now().Add(-time.Minute))
+	env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0",
+		"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"serve"}, Env{Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }})
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	for countRows(t, db, "cleanup_runs", "") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no cleanup started; logs:\n%s", logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(30 * time.Millisecond)
+	cancel() // SIGTERM
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run = %v, want nil; logs:\n%s", err, logs)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after SIGTERM")
+	}
+	var runs []models.CleanupRun
+	if err := db.NewSelect().Model(&runs).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	left := countRows(t, db, "sessions", "")
+	if len(runs) != 1 || runs[0].Error != models.CleanupCancelled || runs[0].FinishedAt == nil || left == 0 || int(runs[0].Deleted)+left != seeded {
+		t.Fatalf("runs = %+v, %d left; want one partial run recorded as cancelled; logs:\n%s", runs, left, logs)
+	}
+	if !strings.Contains(logs.String(), "cleanup stopped by shutdown") {
+		t.Errorf("shutdown stop not logged:\n%s", logs)
+	}
+}

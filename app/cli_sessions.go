@@ -1,0 +1,90 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"sessiond/models"
+)
+
+// cleanupOptions is the one place the configuration becomes cleanup
+// options, for the job, the admin button and the CLI alike.
+func cleanupOptions(cfg Config, trigger string, by models.Audit, onChunk func(models.CleanupChunk)) models.CleanupOptions {
+	return models.CleanupOptions{
+		Trigger: trigger, BatchSize: cfg.CleanupBatchSize, Retention: cfg.AuditRetention, OnChunk: onChunk, Audit: by,
+	}
+}
+
+// runSessions is `sessiond sessions cleanup [--dry-run] [--verbose]`. It
+// is safe beside a running server on the same SQLite file: every chunk is a
+// short transaction and waits its turn through busy_timeout. Ctrl-C (ctx)
+// stops it between chunks; it then says what was done and fails.
+func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args []string) error {
+	if len(args) == 0 || args[0] != "cleanup" {
+		return errors.New("sessions: want cleanup [--dry-run] [--verbose]")
+	}
+	fs := flag.NewFlagSet("sessions cleanup", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	dryRun := fs.Bool("dry-run", false, "count what would be deleted, delete nothing")
+	verbose := fs.Bool("verbose", false, "print each chunk (rows, milliseconds)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("sessions cleanup: unexpected argument %q", fs.Arg(0))
+	}
+	out := env.Stdout
+	now := time.Now()
+	if err := printStats(ctx, out, db, "before", now); err != nil {
+		return err
+	}
+	var onChunk func(models.CleanupChunk)
+	if *verbose {
+		n := 0
+		onChunk = func(c models.CleanupChunk) {
+			n++
+			fmt.Fprintf(out, "  chunk %d: %s %d rows (limit %d) in %d ms\n", n, c.Table, c.Rows, c.Size, c.Took.Milliseconds())
+		}
+	}
+	opt := cleanupOptions(cfg, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"}, onChunk)
+	opt.DryRun = *dryRun
+	res, err := models.Cleanup(ctx, db, now, opt)
+	switch {
+	case res.Skipped:
+		fmt.Fprintln(out, "skipped: another instance is running cleanup right now; nothing deleted")
+		return nil
+	case *dryRun && err == nil:
+		fmt.Fprintf(out, "would delete %d expired session(s) and %d audit event(s) older than AUDIT_RETENTION (dry run: nothing deleted)\n",
+			res.Deleted, res.EventsPruned)
+		return nil
+	}
+	rate := 0.0
+	if s := res.Took.Seconds(); s > 0 {
+		rate = float64(res.Deleted) / s
+	}
+	fmt.Fprintf(out, "deleted %d expired session(s) and %d audit event(s) in %d chunk(s), %d ms (%.0f rows/s)\n",
+		res.Deleted, res.EventsPruned, res.Chunks, res.Took.Milliseconds(), rate)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(out, "interrupted: stopped between chunks; what was deleted stays deleted, run it again to finish")
+		_ = printStats(context.WithoutCancel(ctx), out, db, "after", now)
+		return errors.New("sessions cleanup: interrupted")
+	}
+	if err != nil {
+		return fmt.Errorf("sessions cleanup failed after deleting %d session(s): %w", res.Deleted, err)
+	}
+	return printStats(ctx, out, db, "after", now)
+}
+
+func printStats(ctx context.Context, w io.Writer, db *models.DB, label string, now time.Time) error {
+	st, err := models.GetCleanupStats(ctx, db, now)
+	if err != nil {
+		return fmt.Errorf("sessions cleanup: read statistics: %w", err)
+	}
+	fmt.Fprintf(w, "%-7s total %d, active %d, expired %d, expiring within 24h %d\n",
+		label+":", st.Total, st.Active, st.Expired, st.ExpiringSoon)
+	return nil
+}

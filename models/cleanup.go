@@ -1,0 +1,336 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// CleanupRun is one row of cleanup_runs: what a cleanup did and when.
+// FinishedAt is nil while the run is going (or if the process died in it).
+type CleanupRun struct {
+	bun.BaseModel `bun:"table:cleanup_runs"`
+
+	ID         int64      `bun:"id,pk,autoincrement" json:"id"`
+	Trigger    string     `bun:"trigger" json:"trigger"`
+	StartedAt  time.Time  `bun:"started_at" json:"startedAt"`
+	FinishedAt *time.Time `bun:"finished_at" json:"finishedAt"`
+	Deleted    int64      `bun:"deleted" json:"deleted"`
+	Error      string     `bun:"error" json:"error"`
+}
+
+// Duration is how long the run took; zero while it is going.
+func (r CleanupRun) Duration() time.Duration {
+	if r.FinishedAt == nil {
+		return 0
+	}
+	return r.FinishedAt.Sub(r.StartedAt)
+}
+
+// Cleanup triggers, recorded with each run.
+const (
+	TriggerSchedule = "schedule"
+	TriggerAdmin    = "admin"
+	TriggerCLI      = "cli"
+)
+
+// CleanupCancelled is the error recorded for a run stopped by its context.
+const CleanupCancelled = "cancelled"
+
+// CleanupOptions shape one cleanup. The zero value of each field has a
+// sensible default.
+type CleanupOptions struct {
+	Trigger string
+	// BatchSize is the first and the largest chunk (default 10,000).
+	BatchSize int
+	// Target is the time a chunk should take; chunks shrink when one took
+	// longer and grow back (up to BatchSize) when faster. Default 25 ms on
+	// SQLite, whose single writer every request waits behind, 100 ms on
+	// PostgreSQL, where readers never wait for a delete.
+	Target time.Duration
+	// Retention: audit events older than now-Retention are pruned in the
+	// same run; 0 keeps them all.
+	Retention time.Duration
+	// DryRun counts what would go and deletes nothing.
+	DryRun bool
+	// OnChunk is told about each committed chunk (for --verbose and tests).
+	OnChunk func(CleanupChunk)
+	// Audit names who asked (the admin, the CLI); empty for the schedule.
+	Audit Audit
+}
+
+// CleanupChunk is one committed delete.
+type CleanupChunk struct {
+	Table string // "sessions" or "session_events"
+	Rows  int
+	Size  int // the limit it ran with
+	Took  time.Duration
+}
+
+// CleanupResult is what a run did. Deleted counts sessions (for a dry run,
+// the sessions it would delete).
+type CleanupResult struct {
+	RunID        int64
+	Deleted      int
+	EventsPruned int
+	Chunks       int
+	Skipped      bool // another instance holds the cleanup lock
+	Took         time.Duration
+}
+
+// Cleanup deletes sessions expired at now (expires_at ≤ now) and prunes
+// old audit events, in chunks: each chunk is one short statement (its own
+// transaction), sized to take about opt.Target, with a pause as long as
+// the chunk between chunks so other writers get the SQLite writer in turn.
+// A cancelled ctx stops it between chunks; what was deleted stays deleted
+// and the run is recorded with the error "cancelled".
+//
+// On PostgreSQL one instance at a time runs it: the advisory lock, every
+// chunk and the unlock go over one dedicated connection (a session lock
+// taken on a pooled connection could be released on another, i.e. never).
+// An instance that finds the lock taken returns Skipped and records
+// nothing. On SQLite the file itself is the one instance.
+func Cleanup(ctx context.Context, db *DB, now time.Time, opt CleanupOptions) (res CleanupResult, err error) {
+	start := time.Now()
+	defer func() { res.Took = time.Since(start) }()
+	if opt.BatchSize <= 0 {
+		opt.BatchSize = 10000
+	}
+	if opt.Target <= 0 {
+		opt.Target = 25 * time.Millisecond
+		if db.Kind == Postgres {
+			opt.Target = 100 * time.Millisecond
+		}
+	}
+	if opt.DryRun {
+		res.Deleted, err = CountExpired(ctx, db, now)
+		if err == nil && opt.Retention > 0 {
+			res.EventsPruned, err = countOldEvents(ctx, db, now.Add(-opt.Retention))
+		}
+		return res, err
+	}
+
+	var x bun.IDB = db.DB
+	if db.Kind == Postgres {
+		conn, err := db.DB.Conn(ctx)
+		if err != nil {
+			return res, Wrap(err, "cleanup connection")
+		}
+		defer conn.Close()
+		got, err := tryCleanupLock(ctx, conn)
+		if err != nil {
+			return res, err
+		}
+		if !got {
+			res.Skipped = true
+			return res, nil
+		}
+		defer unlockCleanup(conn)
+		x = conn
+	}
+	return runCleanup(ctx, db, x, now, opt)
+}
+
+func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt CleanupOptions) (CleanupResult, error) {
+	var res CleanupResult
+	run := &CleanupRun{Trigger: opt.Trigger, StartedAt: now.UTC()}
+	if _, err := x.NewInsert().Model(run).Exec(ctx); err != nil {
+		return res, Wrap(err, "record cleanup run")
+	}
+	res.RunID = run.ID
+	started := time.Now()
+
+	p := pacer{opt: opt, size: opt.BatchSize}
+	var err error
+	res.Deleted, err = p.drain(ctx, "sessions", func(ctx context.Context, limit int) (int, error) {
+		if db.Kind == SQLite {
+			return DeleteExpiredBatch(ctx, db, now, limit) // x is the writer pool
+		}
+		return deleteExpiredBatchOn(ctx, x, db, now, limit)
+	})
+	if err == nil && opt.Retention > 0 {
+		cutoff := now.Add(-opt.Retention)
+		p.size = opt.BatchSize
+		res.EventsPruned, err = p.drain(ctx, "session_events", func(ctx context.Context, limit int) (int, error) {
+			return pruneEventsBatch(ctx, x, db, cutoff, limit)
+		})
+	}
+	res.Chunks = p.chunks
+
+	// Record the outcome even when ctx is cancelled: the run happened.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	finished := now.UTC().Add(time.Since(started))
+	run.FinishedAt, run.Deleted = &finished, int64(res.Deleted)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		run.Error = CleanupCancelled
+	case err != nil:
+		run.Error = err.Error()
+	}
+	detail := fmt.Sprintf("deleted %d expired session(s), pruned %d audit event(s), trigger %s", res.Deleted, res.EventsPruned, opt.Trigger)
+	if run.Error != "" {
+		detail += ", stopped: " + run.Error
+	}
+	if _, uerr := x.NewUpdate().Model(run).Column("finished_at", "deleted", "error").WherePK().Exec(wctx); uerr != nil {
+		err = errors.Join(err, Wrap(uerr, "record cleanup run"))
+	}
+	if eerr := RecordEvent(wctx, x, opt.Audit.event(EventCleanupRun, finished, 0, 0, detail)); eerr != nil {
+		err = errors.Join(err, eerr)
+	}
+	return res, err
+}
+
+// pacer runs a delete in chunks sized by time.
+type pacer struct {
+	opt    CleanupOptions
+	size   int
+	chunks int
+}
+
+// drain calls del until it deletes fewer rows than asked. A chunk, once
+// started, is never interrupted (it runs on a context without cancel); ctx
+// is checked before each chunk and during the pause after it.
+func (p *pacer) drain(ctx context.Context, table string, del func(context.Context, int) (int, error)) (int, error) {
+	total := 0
+	floor := min(p.opt.BatchSize, 50)
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		limit := p.size
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		t0 := time.Now()
+		n, err := del(cctx, limit)
+		took := time.Since(t0)
+		cancel()
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+		p.chunks++
+		if p.opt.OnChunk != nil {
+			p.opt.OnChunk(CleanupChunk{Table: table, Rows: n, Size: limit, Took: took})
+		}
+		if n < limit {
+			return total, nil
+		}
+		p.size = nextChunkSize(limit, took, p.opt.Target, floor, p.opt.BatchSize)
+		pause := min(max(took, time.Millisecond), time.Second)
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(pause):
+		}
+	}
+}
+
+// nextChunkSize scales the chunk toward the target duration: at most 4×
+// smaller or 2× larger per step, within [floor, ceiling].
+func nextChunkSize(size int, took, target time.Duration, floor, ceiling int) int {
+	if took <= 0 {
+		took = time.Microsecond
+	}
+	want := int(float64(size) * float64(target) / float64(took))
+	want = min(max(want, size/4), size*2)
+	return min(max(want, floor), ceiling)
+}
+
+// deleteExpiredBatchOn is DeleteExpiredBatch on a given connection (the
+// one holding the PostgreSQL cleanup lock).
+func deleteExpiredBatchOn(ctx context.Context, x bun.IDB, db *DB, now time.Time, limit int) (int, error) {
+	sub := x.NewSelect().Model((*Session)(nil)).Column("id").
+		Where("expires_at <= ?", db.T(now)).OrderExpr("expires_at").Limit(int64(limit))
+	res, err := x.NewDelete().Model((*Session)(nil)).Where("id IN (?)", sub).Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "delete expired sessions")
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "delete expired sessions")
+}
+
+// pruneEventsBatch deletes at most limit audit events older than cutoff.
+func pruneEventsBatch(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time, limit int) (int, error) {
+	sub := x.NewSelect().Model((*Event)(nil)).Column("id").
+		Where("at < ?", db.T(cutoff)).OrderExpr("at").Limit(int64(limit))
+	res, err := x.NewDelete().Model((*Event)(nil)).Where("id IN (?)", sub).Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "prune audit events")
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "prune audit events")
+}
+
+// The lock key mixes CleanupLockKey with the schema, so deployments in
+// different schemas of one database do not hold each other up.
+const cleanupLockExpr = "hashtextextended(current_schema(), ?)"
+
+func tryCleanupLock(ctx context.Context, conn bun.Conn) (bool, error) {
+	var got bool
+	err := conn.NewRaw("SELECT pg_try_advisory_lock("+cleanupLockExpr+")", CleanupLockKey).Scan(ctx, &got)
+	return got, Wrap(err, "cleanup lock")
+}
+
+// unlockCleanup releases the lock; if that fails the connection is thrown
+// away rather than returned to the pool still holding it.
+func unlockCleanup(conn bun.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_unlock("+cleanupLockExpr+")", CleanupLockKey); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+// CountExpired counts sessions expired at now: what a cleanup would delete.
+func CountExpired(ctx context.Context, db *DB, now time.Time) (int, error) {
+	n, err := db.Read.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
+	return int(n), Wrap(err, "count expired sessions")
+}
+
+func countOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) {
+	n, err := db.Read.NewSelect().Model((*Event)(nil)).Where("at < ?", db.T(cutoff)).Count(ctx)
+	return int(n), Wrap(err, "count old audit events")
+}
+
+// CleanupStats are the counts the cleanup command prints before and after.
+type CleanupStats struct {
+	Total        int `json:"total"`
+	Active       int `json:"active"`
+	Expired      int `json:"expired"`
+	ExpiringSoon int `json:"expiringWithin24h"` // active, expiring within 24 h
+}
+
+// GetCleanupStats counts sessions at now.
+func GetCleanupStats(ctx context.Context, db *DB, now time.Time) (CleanupStats, error) {
+	var st CleanupStats
+	q := func() *bun.SelectQuery { return db.Read.NewSelect().Model((*Session)(nil)) }
+	total, err := q().Count(ctx)
+	if err != nil {
+		return st, Wrap(err, "session stats")
+	}
+	st.Total = int(total)
+	if st.Expired, err = CountExpired(ctx, db, now); err != nil {
+		return st, err
+	}
+	st.Active = st.Total - st.Expired
+	soon, err := q().Where("expires_at > ?", db.T(now)).Where("expires_at <= ?", db.T(now.Add(24*time.Hour))).Count(ctx)
+	st.ExpiringSoon = int(soon)
+	return st, Wrap(err, "session stats")
+}
+
+// ListCleanupRuns returns the latest runs, newest first.
+func ListCleanupRuns(ctx context.Context, db *DB, limit int) ([]CleanupRun, error) {
+	if limit <= 0 {
+		return nil, Invalid("limit", "must be positive")
+	}
+	runs := []CleanupRun{}
+	err := db.Read.NewSelect().Model(&runs).OrderExpr("started_at DESC, id DESC").Limit(int64(limit)).Scan(ctx)
+	return runs, Wrap(err, "list cleanup runs")
+}

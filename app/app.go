@@ -36,6 +36,7 @@ type Server struct {
 	throttle *throttle
 	setup    setupGate
 	metrics  *metrics
+	insights insightsCache
 }
 
 // Options are the seams tests use; the zero value is production.

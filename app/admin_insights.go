@@ -125,7 +125,7 @@ func buildChart(ins *models.Insights) insightsView {
 			Label: fmt.Sprintf("%s: %d sign-ins, %d active sessions", d.Day.Format("Jan 2"), d.SignIns, d.Active),
 		})
 		points = append(points, fmt.Sprintf("%g,%g", round1(x+step/2), round1(y(d.Active))))
-		if i%chartLabelEvery == 0 || i == n-1 {
+		if i%chartLabelEvery == 0 || (i == n-1 && i%chartLabelEvery > chartLabelEvery/2) {
 			v.XLabels = append(v.XLabels, chartXLabel{X: round1(x + step/2), Label: d.Day.Format("Jan 2")})
 		}
 	}

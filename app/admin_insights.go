@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -59,18 +62,40 @@ type insightsView struct {
 	TickLabel int
 }
 
+// insightsTTL: the picture is of days, so a figure half a minute old is
+// fine, and every admin opening the sessions page does not re-read 30 days.
+const insightsTTL = 30 * time.Second
+
+// insightsCache holds the last figures read.
+type insightsCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	val *models.Insights
+}
+
+func (ic *insightsCache) get(ctx context.Context, s *Server) (*models.Insights, error) {
+	ic.mu.Lock()
+	defer ic.mu.Unlock()
+	if ic.val != nil && time.Since(ic.at) < insightsTTL {
+		return ic.val, nil
+	}
+	v, err := models.ReadInsights(ctx, s.db, s.sessions.Now(), insightDays, insightTop)
+	if err != nil {
+		return nil, err
+	}
+	ic.val, ic.at = v, time.Now()
+	return v, nil
+}
+
 // handleInsights is the dashboard's picture: sign-ins and active sessions
 // per day over 30 days and the users with the most sessions.
 func (s *Server) handleInsights(c *fiber.Ctx) error {
-	ins, err := models.ReadInsights(c.UserContext(), s.db, s.sessions.Now(), insightDays, insightTop)
+	ins, err := s.insights.get(c.UserContext(), s)
 	if err != nil {
 		return err
 	}
 	if wantsJSON(c) {
 		return c.JSON(ins)
-	}
-	if ins.TopUsers == nil {
-		ins.TopUsers = []models.TopUser{}
 	}
 	return s.view(c, fiber.StatusOK, "admin/insights", "admin/insights_section", Page{Title: "Insights", Nav: "admin-sessions", Data: buildChart(ins)})
 }
@@ -100,7 +125,7 @@ func buildChart(ins *models.Insights) insightsView {
 			Label: fmt.Sprintf("%s: %d sign-ins, %d active sessions", d.Day.Format("Jan 2"), d.SignIns, d.Active),
 		})
 		points = append(points, fmt.Sprintf("%g,%g", round1(x+step/2), round1(y(d.Active))))
-		if i%chartLabelEvery == 0 || i == n-1 {
+		if i%chartLabelEvery == 0 || (i == n-1 && i%chartLabelEvery > chartLabelEvery/2) {
 			v.XLabels = append(v.XLabels, chartXLabel{X: round1(x + step/2), Label: d.Day.Format("Jan 2")})
 		}
 	}

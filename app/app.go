@@ -38,6 +38,7 @@ type Server struct {
 	setup    setupGate
 	metrics  *metrics
 	jobs     *jobs.Scheduler
+	insights insightsCache
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }

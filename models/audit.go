@@ -112,8 +112,9 @@ func ListEvents(ctx context.Context, db *DB, f EventFilter) ([]AuditEvent, *Even
 		q = q.Where("e.at < ?", db.T(f.To))
 	}
 	if f.After != nil {
-		at := db.T(f.After.At)
-		q = q.Where("(e.at < ? OR (e.at = ? AND e.id < ?))", at, at, f.After.ID)
+		// A row-value comparison, so both planners walk the (at, id) index
+		// from the cursor instead of filtering an OR.
+		q = q.Where("(e.at, e.id) < (?, ?)", db.T(f.After.At), f.After.ID)
 	}
 	err := q.OrderExpr("e.at DESC, e.id DESC").Limit(int64(f.Limit + 1)).Scan(ctx)
 	if err != nil {

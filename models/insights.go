@@ -134,5 +134,8 @@ func ReadInsights(ctx context.Context, db *DB, now time.Time, days, top int) (*I
 	if err != nil {
 		return nil, Wrap(err, "insights: top users")
 	}
+	if out.TopUsers == nil {
+		out.TopUsers = []TopUser{} // JSON [] rather than null
+	}
 	return out, nil
 }

@@ -1,6 +1,11 @@
 package app
 
 import (
+	"errors"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -63,6 +68,55 @@ func FuzzSafeNext(f *testing.F) {
 		u, err := url.Parse(got)
 		if err != nil || u.Scheme != "https" || u.User != nil || !hostWithin(u.Hostname(), "example.com") {
 			t.Fatalf("safeNext(%q) = %q: leaves the site", next, got)
+		}
+	})
+}
+
+// FuzzAdminQueryParsing: any query string given to the session, audit and
+// user lists parses to values inside their bounds or to a 400 that names a
+// parameter; it never panics.
+func FuzzAdminQueryParsing(f *testing.F) {
+	for _, seed := range []string{"", "page=-1", "page=abc&limit=0", "limit=101", "userId=abc", "status=bogus",
+		"q=%25_%5C'%22", "cursor=!!", "page=99999999999999999999", "from=2026-13-01&to=x", "kind=session.created&limit=200",
+		"q=" + strings.Repeat("a", 300), "page=1&page=2", "userId=1e3", "limit=1.5", "q=%00", "q=%ff%fe"} {
+		f.Add(seed)
+	}
+	app := fiber.New()
+	f.Fuzz(func(t *testing.T, raw string) {
+		c := app.AcquireCtx(&fasthttp.RequestCtx{})
+		defer app.ReleaseCtx(c)
+		c.Request().SetRequestURI("/admin/sessions?" + raw)
+		check := func(what string, err error) {
+			if err == nil {
+				return
+			}
+			var fe *fiber.Error
+			if !errors.As(err, &fe) || fe.Code != fiber.StatusBadRequest || fe.Message == "" {
+				t.Fatalf("%s %q: error %v is not a 400 with a message", what, raw, err)
+			}
+		}
+		q, err := parseSessionQuery(c)
+		check("sessions", err)
+		if err == nil {
+			if q.Limit < 1 || q.Limit > models.MaxSessionListLimit || q.Page < 1 || q.UserID < 0 ||
+				len(q.Q) > maxQueryLen || !utf8.ValidString(q.Q) || strings.ContainsRune(q.Q, 0) {
+				t.Fatalf("sessions %q: out of bounds %+v", raw, q)
+			}
+			switch q.Status {
+			case models.StatusAll, models.StatusActive, models.StatusExpired:
+			default:
+				t.Fatalf("sessions %q: status %q", raw, q.Status)
+			}
+		}
+		aq, err := parseAuditQuery(c)
+		check("audit", err)
+		if err == nil && (aq.filter.Limit < 0 || aq.filter.Limit > models.MaxEventLimit || aq.filter.UserID < 0) {
+			t.Fatalf("audit %q: out of bounds %+v", raw, aq.filter)
+		}
+		uq, err := parseUsersQuery(func(k string) string { return c.Query(k) })
+		check("users", err)
+		if err == nil && (uq.Page < 1 || uq.Limit < 1 || uq.Limit > 100 || len(uq.Q) > maxUsersQ) {
+			t.Fatalf("users %q: out of bounds %+v", raw, uq)
 		}
 	})
 }

@@ -25,7 +25,9 @@ func (s *Server) cleanup(ctx context.Context, trigger string, by models.Audit) (
 	if s.beforeCleanup != nil {
 		s.beforeCleanup(trigger)
 	}
-	res, err := models.Cleanup(ctx, s.db, s.sessions.Now(), cleanupOptions(s.cfg, trigger, by, nil))
+	opt := cleanupOptions(s.cfg, trigger, by, nil)
+	opt.Clock = s.sessions.Now // the server's clock, which tests move
+	res, err := models.Cleanup(ctx, s.db, s.sessions.Now(), opt)
 	switch {
 	case res.Skipped:
 		s.log.Info("cleanup skipped: another instance holds the cleanup lock", "trigger", trigger)

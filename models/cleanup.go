@@ -61,6 +61,8 @@ type CleanupOptions struct {
 	OnChunk func(CleanupChunk)
 	// Audit names who asked (the admin, the CLI); empty for the schedule.
 	Audit Audit
+	// Clock stamps finished_at; nil: now plus the time the run took.
+	Clock func() time.Time
 }
 
 // CleanupChunk is one committed delete.
@@ -165,6 +167,9 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	finished := now.UTC().Add(time.Since(started))
+	if opt.Clock != nil {
+		finished = opt.Clock().UTC()
+	}
 	run.FinishedAt, run.Deleted = &finished, int64(res.Deleted)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -188,7 +188,7 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	}
 	if !models.VerifyPassword(user.PasswordHash, current) {
 		s.throttle.Fail(cur.User.Email, ip)
-		s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
+		s.recordWrongCurrentPassword(c, cur)
 		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "current_password: wrong password")
 	}
 	s.throttle.Succeed(cur.User.Email, ip)
@@ -220,4 +220,16 @@ func (s *Server) passwordFailed(c *fiber.Ctx, status int, msg string) error {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	return s.view(c, status, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Error: msg}})
+}
+
+// recordWrongCurrentPassword leaves a trace of a guess at the password
+// from inside a signed-in session (a stolen cookie, perhaps) in the audit
+// trail, beside failed sign-ins.
+func (s *Server) recordWrongCurrentPassword(c *fiber.Ctx, cur *models.Session) {
+	ev := &models.Event{At: s.sessions.Now(), Kind: models.EventSignInFailed, SessionID: &cur.ID, UserID: &cur.UserID, ActorID: &cur.UserID,
+		IP: s.clientIP(c), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512), Detail: "password change: wrong current password"}
+	if err := models.RecordEvent(c.UserContext(), s.db, ev); err != nil {
+		s.log.WarnContext(c.UserContext(), "record wrong current password", "error", err)
+	}
+	s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
 }

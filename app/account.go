@@ -162,22 +162,15 @@ func (s *Server) handlePasswordForm(c *fiber.Ctx) error {
 func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	cur := currentSession(c)
 	current, next, confirm := formValue(c, "current_password"), formValue(c, "new_password"), formValue(c, "confirm")
-	switch {
-	case current == "" || next == "":
-		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password and new_password are required")
-	case len(current) > models.MaxPasswordBytes:
-		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password: too long")
-	case next != confirm:
-		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "confirm: the new password and its confirmation differ")
-	}
-	if err := models.CheckPassword(next); err != nil {
-		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "new_"+err.Error())
+	if status, msg := passwordInputProblem(current, next, confirm); status != 0 {
+		return s.passwordFailed(c, status, msg)
 	}
 	ip := s.clientIP(c)
 	if wait, limited := s.throttle.Check(cur.User.Email, ip); limited {
 		c.Set(fiber.HeaderRetryAfter, wait)
 		return s.passwordFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later")
 	}
+	// One hashing slot covers the verify and SetUserPassword's new hash.
 	if err := s.hashers.Acquire(c.UserContext()); err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
 	}
@@ -213,6 +206,22 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 		msg = "Password changed. You had no other sessions."
 	}
 	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Flash: msg})
+}
+
+// passwordInputProblem is what is wrong with the form before any hashing.
+func passwordInputProblem(current, next, confirm string) (int, string) {
+	switch {
+	case current == "" || next == "":
+		return fiber.StatusBadRequest, "current_password and new_password are required"
+	case len(current) > models.MaxPasswordBytes:
+		return fiber.StatusBadRequest, "current_password: too long"
+	case next != confirm:
+		return fiber.StatusUnprocessableEntity, "confirm: the new password and its confirmation differ"
+	}
+	if err := models.CheckPassword(next); err != nil {
+		return fiber.StatusUnprocessableEntity, "new_" + err.Error()
+	}
+	return 0, ""
 }
 
 func (s *Server) passwordFailed(c *fiber.Ctx, status int, msg string) error {

@@ -162,22 +162,15 @@ func (s *Server) handlePasswordForm(c *fiber.Ctx) error {
 func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	cur := currentSession(c)
 	current, next, confirm := formValue(c, "current_password"), formValue(c, "new_password"), formValue(c, "confirm")
-	switch {
-	case current == "" || next == "":
-		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password and new_password are required")
-	case len(current) > models.MaxPasswordBytes:
-		return s.passwordFailed(c, fiber.StatusBadRequest, "current_password: too long")
-	case next != confirm:
-		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "confirm: the new password and its confirmation differ")
-	}
-	if err := models.CheckPassword(next); err != nil {
-		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "new_"+err.Error())
+	if status, msg := passwordInputProblem(current, next, confirm); status != 0 {
+		return s.passwordFailed(c, status, msg)
 	}
 	ip := s.clientIP(c)
 	if wait, limited := s.throttle.Check(cur.User.Email, ip); limited {
 		c.Set(fiber.HeaderRetryAfter, wait)
 		return s.passwordFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later")
 	}
+	// One hashing slot covers the verify and SetUserPassword's new hash.
 	if err := s.hashers.Acquire(c.UserContext()); err != nil {
 		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
 	}
@@ -188,7 +181,7 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	}
 	if !models.VerifyPassword(user.PasswordHash, current) {
 		s.throttle.Fail(cur.User.Email, ip)
-		s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
+		s.recordWrongCurrentPassword(c, cur)
 		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "current_password: wrong password")
 	}
 	s.throttle.Succeed(cur.User.Email, ip)
@@ -215,9 +208,37 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Flash: msg})
 }
 
+// passwordInputProblem is what is wrong with the form before any hashing.
+func passwordInputProblem(current, next, confirm string) (int, string) {
+	switch {
+	case current == "" || next == "":
+		return fiber.StatusBadRequest, "current_password and new_password are required"
+	case len(current) > models.MaxPasswordBytes:
+		return fiber.StatusBadRequest, "current_password: too long"
+	case next != confirm:
+		return fiber.StatusUnprocessableEntity, "confirm: the new password and its confirmation differ"
+	}
+	if err := models.CheckPassword(next); err != nil {
+		return fiber.StatusUnprocessableEntity, "new_" + err.Error()
+	}
+	return 0, ""
+}
+
 func (s *Server) passwordFailed(c *fiber.Ctx, status int, msg string) error {
 	if wantsJSON(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	return s.view(c, status, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Error: msg}})
+}
+
+// recordWrongCurrentPassword leaves a trace of a guess at the password
+// from inside a signed-in session (a stolen cookie, perhaps) in the audit
+// trail, beside failed sign-ins.
+func (s *Server) recordWrongCurrentPassword(c *fiber.Ctx, cur *models.Session) {
+	ev := &models.Event{At: s.sessions.Now(), Kind: models.EventSignInFailed, SessionID: &cur.ID, UserID: &cur.UserID, ActorID: &cur.UserID,
+		IP: s.clientIP(c), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512), Detail: "password change: wrong current password"}
+	if err := models.RecordEvent(c.UserContext(), s.db, ev); err != nil {
+		s.log.WarnContext(c.UserContext(), "record wrong current password", "error", err)
+	}
+	s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
 }

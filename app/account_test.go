@@ -442,6 +442,10 @@ func TestAccountPassword_WrongCurrentOrBadNew_Refused_NothingChanges(t *testing.
 		if n := countRows(t, db, "session_events", "kind = ?", models.EventPasswordChanged); n != 0 {
 			t.Fatalf("%d password events for refused changes", n)
 		}
+		// The two wrong guesses (form and JSON) are in the audit trail.
+		if n := countRows(t, db, "session_events", "kind = ? AND user_id = ? AND detail LIKE ?", models.EventSignInFailed, u.ID, "password change%"); n != 2 {
+			t.Fatalf("%d failed-attempt events, want 2", n)
+		}
 	})
 }
 

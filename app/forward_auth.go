@@ -47,6 +47,9 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	}
 	if role == models.RoleAdmin && !sess.User.IsAdmin() {
 		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", "role", "user_id", sess.UserID, "want", role)
+		if nginx {
+			return emptyAnswer(c, fiber.StatusForbidden)
+		}
 		return fiber.NewError(fiber.StatusForbidden, "the "+role+" role is required")
 	}
 	u := sess.User
@@ -54,14 +57,26 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	c.Set(headerRemoteName, headerSafe(u.Name))
 	c.Set(headerRemoteEmail, headerSafe(u.Email))
 	c.Set(headerRemoteGroups, headerSafe(u.Role))
-	return c.SendStatus(fiber.StatusOK)
+	return emptyAnswer(c, fiber.StatusOK)
+}
+
+// emptyAnswer has no body: nginx never reads an auth_request answer's body,
+// so one with a body cannot go back to the keepalive pool and every
+// subrequest would open a new connection (measured: one socket per request).
+func emptyAnswer(c *fiber.Ctx, status int) error {
+	c.Status(status)
+	c.Response().ResetBody()
+	return nil
 }
 
 // verifyRefused answers a visitor without a valid session: 401 for nginx
 // and non-browsers, a redirect to sign-in (and back) for browsers.
 func (s *Server) verifyRefused(c *fiber.Ctx, nginx bool) error {
 	original := forwardedURL(c)
-	if nginx || original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
+	if nginx {
+		return emptyAnswer(c, fiber.StatusUnauthorized)
+	}
+	if original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
 		if wantsJSON(c) {
 			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
 		}

@@ -53,6 +53,12 @@ func TestBench_ForwardAuthThroughNginx(t *testing.T) {
 		}
 		run("nginx → upstream, no auth", proxy+"/open/x")
 		run("nginx → auth_request → upstream", proxy+"/x", cookie)
+		// nginx reuses its connections to sessiond only when the answers
+		// have no body: a socket count near the request count means it did not.
+		if _, err := exec.LookPath("ss"); err == nil {
+			out, _ := exec.Command("sh", "-c", "ss -tan | grep -c "+sessiondAddr).CombinedOutput()
+			t.Logf("sockets to sessiond after the auth_request run: %s", strings.TrimSpace(string(out)))
+		}
 		run("nginx → upstream, no auth (again)", proxy+"/open/x")
 		run("/auth/verify alone (nginx mode)", base+"/auth/verify", cookie, "X-Original-URL: http://app.example.test/x")
 		m := a.srv.Sessions()

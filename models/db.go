@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,45 @@ type DB struct {
 	*bun.DB
 	Read *bun.DB
 	Kind Dialect
+
+	url   string        // for the revocation listener's own connection
+	cache *SessionCache // nil: no cache
 }
+
+// SetSessionCache makes c the cache of validated sessions that the
+// SessionManager reads and every revocation drops from. Call it before
+// NewSessionManager; nil turns caching off.
+func (db *DB) SetSessionCache(c *SessionCache) { db.cache = c }
+
+// SessionCache is the cache in use, nil when there is none.
+func (db *DB) SessionCache() *SessionCache { return db.cache }
+
+// notifyRevoked tells every instance on this PostgreSQL to drop what msgs
+// name (see SessionCache.Apply). Sent inside tx, NOTIFY is delivered only at
+// commit, so no instance drops before the change is visible. SQLite has no
+// other instance to tell.
+func (db *DB) notifyRevoked(ctx context.Context, tx bun.IDB, msgs ...string) error {
+	if db.Kind != Postgres {
+		return nil
+	}
+	for _, m := range msgs {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCached applies revocations to this process's cache; callers run it
+// after commit.
+func (db *DB) dropCached(msgs ...string) {
+	for _, m := range msgs {
+		db.cache.Apply(m)
+	}
+}
+
+func userMsg(id int64) string    { return revokeUser + strconv.FormatInt(id, 10) }
+func sessionMsg(id int64) string { return revokeSession + strconv.FormatInt(id, 10) }
 
 // Open connects to the database named by rawURL: "sqlite:PATH" (or a path
 // ending in .db) for an embedded file, "postgres://…" for PostgreSQL.
@@ -65,7 +104,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	sqldb.SetMaxIdleConns(16)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	bdb := bun.NewDB(sqldb, pgdialect.New())
-	db := &DB{DB: bdb, Read: bdb, Kind: Postgres}
+	db := &DB{DB: bdb, Read: bdb, Kind: Postgres, url: rawURL}
 	if err := db.ping(ctx); err != nil {
 		sqldb.Close()
 		return nil, err

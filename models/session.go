@@ -271,30 +271,39 @@ func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind
 			return err
 		}
 		gone = s
+		if err := m.db.notifyRevoked(ctx, tx, s.TokenHash); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, ""))
 	})
 	if err != nil {
 		return nil, Wrap(err, "delete session")
 	}
+	m.db.dropCached(gone.TokenHash)
 	return gone, nil
 }
 
 func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, kind string, a Audit) (int, error) {
-	n := 0
+	var hashes []string
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var gone []Session
-		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id").Scan(ctx); err != nil && err != sql.ErrNoRows {
+		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id, token_hash").Scan(ctx); err != nil && err != sql.ErrNoRows {
 			return err
 		}
-		n = len(gone)
+		hashes = hashes[:0]
 		for _, s := range gone {
+			hashes = append(hashes, s.TokenHash)
 			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
 				return err
 			}
 		}
-		return nil
+		return m.db.notifyRevoked(ctx, tx, hashes...)
 	})
-	return n, Wrap(err, "delete session")
+	if err != nil {
+		return 0, Wrap(err, "delete session")
+	}
+	m.db.dropCached(hashes...)
+	return len(hashes), nil
 }
 
 // DeleteUserSessions ends every session of a user (force logout) and
@@ -311,9 +320,17 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
 			return err
 		}
+		if err := m.db.notifyRevoked(ctx, tx, userMsg(userID)); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
 	})
-	return n, Wrap(err, "delete user sessions")
+	if err != nil {
+		return 0, Wrap(err, "delete user sessions")
+	}
+	// The kept session is dropped too; its next request reloads it.
+	m.db.dropCached(userMsg(userID))
+	return n, nil
 }
 
 func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (int, error) {
@@ -443,20 +460,67 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 	if err != nil {
 		return "", err
 	}
-	res, err := m.db.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
-		Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
-	if err := affectedOne(res, err, "rotate session token"); err != nil {
+	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
+			Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
+		if err := affectedOne(res, err, "rotate session token"); err != nil {
+			return err
+		}
+		return m.db.notifyRevoked(ctx, tx, sessionMsg(sessionID))
+	})
+	if err != nil {
 		return "", err
 	}
+	m.db.dropCached(sessionMsg(sessionID))
 	return token, nil
 }
 
-// Authenticate is the whole per-request check: the prepared lookup, then
-// Validate. ErrNotFound means "not signed in".
+// Authenticate is the whole per-request check: the session cache, else the
+// prepared lookup and Validate. ErrNotFound means "not signed in".
+//
+// A cache hit is used only while the session needs no write: unexpired,
+// within its absolute lifetime, no extension due (updateAge) and no touch
+// due (touch interval). Anything else goes to the database, so refresh
+// writes stay at most one per session per updateAge window.
 func (m *SessionManager) Authenticate(ctx context.Context, token string, c Client) (Validation, error) {
-	s, err := m.GetSessionWithUser(ctx, token)
+	if !WellFormedToken(token) {
+		return Validation{}, Wrap(ErrNotFound, "get session with user")
+	}
+	var buf [TokenLen]byte
+	copy(buf[:], token)
+	key := sha256.Sum256(buf[:])
+	now := m.Now()
+	cache := m.db.cache
+	if cache != nil {
+		if e, ok := cache.lookup(&key, now.UnixMicro()); ok && m.fresh(&e, now) {
+			return Validation{Session: e.session()}, nil
+		}
+	}
+	gen := cache.Generation()
+	s, err := m.GetSessionWithUserByHash(ctx, hex.EncodeToString(key[:]))
 	if err != nil {
 		return Validation{}, err
 	}
-	return m.Validate(ctx, s, c)
+	v, err := m.Validate(ctx, s, c)
+	if err == nil {
+		cache.store(&key, v.Session, gen, now)
+	}
+	return v, err
+}
+
+// fresh reports whether a cached session may answer a request at now
+// without the database: Validate would neither refuse it nor write.
+func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
+	t := now.UnixMicro()
+	if e.expires <= t {
+		return false
+	}
+	p := m.policy
+	if p.AbsoluteLifetime > 0 && e.created+p.AbsoluteLifetime.Microseconds() <= t {
+		return false
+	}
+	if e.expires-p.MaxAge.Microseconds()+p.UpdateAge.Microseconds() <= t {
+		return false // extension due
+	}
+	return t-e.seen < p.TouchInterval.Microseconds()
 }

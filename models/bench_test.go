@@ -76,3 +76,46 @@ func BenchmarkBarePreparedQuery(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSessionCacheHit is Authenticate answered from the cache: the
+// token check, its SHA-256, the LRU and the rebuilt Session.
+func BenchmarkSessionCacheHit(b *testing.B) {
+	db := testdb.SQLite(b)
+	ctx := context.Background()
+	db.SetSessionCache(models.NewSessionCache(time.Hour, 100000))
+	m := newManager(b, db, models.DefaultPolicy, nil)
+	tok := benchSession(b, db, m)
+	if _, err := m.Authenticate(ctx, tok, client); err != nil {
+		b.Fatal(err)
+	}
+	c := db.SessionCache()
+	hits := c.Hits.Load()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := m.Authenticate(ctx, tok, client); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if c.Hits.Load()-hits != int64(b.N) {
+		b.Fatalf("%d hits for %d lookups", c.Hits.Load()-hits, b.N)
+	}
+}
+
+// BenchmarkAuthenticateNoCache is the whole per-request check on the
+// database (SESSION_CACHE_TTL=0).
+func BenchmarkAuthenticateNoCache(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *models.DB) {
+		ctx := context.Background()
+		m := newManager(b, db, models.DefaultPolicy, nil)
+		tok := benchSession(b, db, m)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := m.Authenticate(ctx, tok, client); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

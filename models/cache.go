@@ -335,9 +335,16 @@ func (e *cacheEntry) session() *Session {
 	}
 	p.u = User{ID: e.userID, Email: e.email, Name: e.name, Role: role}
 	p.s = Session{
-		ID: e.sessionID, TokenHash: hex.EncodeToString(e.key[:]), UserID: e.userID,
+		ID: e.sessionID, TokenHash: hashString(&e.key), UserID: e.userID,
 		ExpiresAt: time.UnixMicro(e.expires).UTC(), CreatedAt: time.UnixMicro(e.created).UTC(),
 		LastSeenAt: time.UnixMicro(e.seen).UTC(), User: &p.u,
 	}
 	return &p.s
+}
+
+// hashString is hex.EncodeToString with one allocation, not two.
+func hashString(key *[32]byte) string {
+	var buf [64]byte
+	hex.Encode(buf[:], key[:])
+	return string(buf[:])
 }

@@ -107,3 +107,21 @@ func TestSessionCache_Memory_AtMost250BytesPerEntry(t *testing.T) {
 	}
 	runtime.KeepAlive(c)
 }
+
+func TestParseStoredTime_MatchesTimeParse_ForWhatBunWrites(t *testing.T) {
+	base := time.Date(2026, 3, 29, 1, 59, 59, 0, time.UTC)
+	for _, ns := range []int{0, 1000, 120000, 999999000, 500000000} {
+		want := base.Add(time.Duration(ns))
+		text := want.Format(sqliteTimeFormat)
+		got, err := parseStoredTime(text)
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("%q: %v %v, want %v", text, got, err, want)
+		}
+	}
+	if got, err := parseStoredTime("2026-03-29T01:59:59+02:00"); err != nil || !got.Equal(base.Add(-2*time.Hour)) {
+		t.Fatalf("RFC 3339 fallback: %v %v", got, err)
+	}
+	if _, err := parseStoredTime("yesterday"); err == nil {
+		t.Fatal("garbage parsed")
+	}
+}

@@ -160,6 +160,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	if err := dropSessionSamples(ctx, writer); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", sqliteDSN(path, true))
 	if err != nil {
 		w.Close()
@@ -175,6 +179,25 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// dropSessionSamples removes STAT4 samples for sessions, left by an ANALYZE
+// (or PRAGMA optimize) someone ran on the file. modernc builds SQLite with
+// STAT4, and with samples a statement whose plan depended on a bound value
+// is recompiled whenever that value changes: on the per-request lookup that
+// cost ~20% of server CPU (DESIGN.md, performance). Readers opened after
+// this load statistics without them.
+func dropSessionSamples(ctx context.Context, w *bun.DB) error {
+	var n int
+	err := w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat4'").Scan(&n)
+	if err != nil || n == 0 {
+		return Wrap(err, "check sqlite_stat4")
+	}
+	if _, err := w.ExecContext(ctx, "DELETE FROM sqlite_stat4 WHERE tbl = 'sessions'"); err != nil {
+		return Wrap(err, "drop sessions STAT4 samples")
+	}
+	_, err = w.ExecContext(ctx, "ANALYZE sqlite_schema") // reload statistics on this connection
+	return Wrap(err, "reload statistics")
 }
 
 func (db *DB) ping(ctx context.Context) error {
@@ -202,6 +225,51 @@ func (db *DB) Close() error {
 	}
 	errs = append(errs, db.DB.Close())
 	return errors.Join(errs...)
+}
+
+// parseStoredTime reads a SQLite time as bun writes it, UTC:
+// "2006-01-02 15:04:05[.ffffff]+00:00", without time.Parse's generality.
+// Anything else goes to time.Parse.
+func parseStoredTime(s string) (time.Time, error) {
+	n := len(s)
+	if n < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[n-6:] != "+00:00" {
+		return parseTimeSlow(s)
+	}
+	num := func(a, b int) int {
+		v := 0
+		for i := a; i < b; i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				return -1
+			}
+			v = v*10 + int(c)
+		}
+		return v
+	}
+	yr, mo, dy, hh, mm, ss := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+	ns := 0
+	if frac := s[19 : n-6]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return parseTimeSlow(s)
+		}
+		ns = num(20, n-6)
+		for i := len(frac) - 1; i < 9; i++ {
+			ns *= 10
+		}
+	}
+	if yr < 0 || mo < 1 || mo > 12 || dy < 1 || dy > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59 || ns < 0 {
+		return parseTimeSlow(s)
+	}
+	return time.Date(yr, time.Month(mo), dy, hh, mm, ss, ns, time.UTC), nil
+}
+
+func parseTimeSlow(s string) (time.Time, error) {
+	for _, layout := range []string{sqliteTimeFormat, time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("stored time %q: unknown format", s)
 }
 
 // T converts an instant to the value the dialect compares correctly: a UTC

@@ -199,7 +199,9 @@ func fixtureSQL(kind models.Dialect) []string {
 			fmt.Sprintf(`INSERT INTO settings (key, value) VALUES ('bench_fixture', '%s')`, benchFixture),
 		}
 	}
-	ts := func(expr string) string { return fmt.Sprintf(`strftime('%%Y-%%m-%%d %%H:%%M:%%S+00:00', 'now', %s)`, expr) }
+	ts := func(expr string) string {
+		return fmt.Sprintf(`strftime('%%Y-%%m-%%d %%H:%%M:%%S+00:00', 'now', %s)`, expr)
+	}
 	return []string{
 		`DELETE FROM sessions`, `DELETE FROM users`,
 		fmt.Sprintf(`WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d)

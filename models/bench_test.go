@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -114,6 +116,54 @@ func BenchmarkAuthenticateNoCache(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			if _, err := m.Authenticate(ctx, tok, client); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkPostgresValidationVsBarePgx runs, on one schema in one run, the
+// uncached Authenticate (database/sql over pgx's stdlib driver, prepared)
+// and a bare pgx.Conn prepared query of the same row: the goal is the
+// former at ≥ 0.8× the latter's rate (ns/op ratio ≤ 1.25).
+func BenchmarkPostgresValidationVsBarePgx(b *testing.B) {
+	url := testdb.PostgresURL(b)
+	ctx := context.Background()
+	db, err := models.Open(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	m := newManager(b, db, models.DefaultPolicy, nil)
+	tok := benchSession(b, db, m)
+	b.Run("authenticate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Authenticate(ctx, tok, client); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("bare-pgx", func(b *testing.B) {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Prepare(ctx, "lookup", `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, s.ip, s.user_agent,
+			u.email, u.name, u.role, u.created_at, u.updated_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1`); err != nil {
+			b.Fatal(err)
+		}
+		hash := models.HashToken(tok)
+		b.ReportAllocs()
+		for b.Loop() {
+			var s models.Session
+			var u models.User
+			if err := conn.QueryRow(ctx, "lookup", hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
+				&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt); err != nil {
 				b.Fatal(err)
 			}
 		}

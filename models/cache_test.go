@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -283,5 +284,53 @@ func TestListener_OtherInstanceRevocation_DropsCachedSession(t *testing.T) {
 	}
 	if err := l.Close(); err != nil || l.Connected() {
 		t.Fatalf("Close: %v, connected %v", err, l.Connected())
+	}
+}
+
+// TestListener_ConnectionKilled_FlushesAndResubscribes: when PostgreSQL
+// drops the listener's connection, notifications may be lost, so the
+// cache is flushed; the listener reconnects and hears revocations again.
+func TestListener_ConnectionKilled_FlushesAndResubscribes(t *testing.T) {
+	url := testdb.PostgresURL(t)
+	ctx := context.Background()
+	db, err := models.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	m, c := cachedManager(t, db, testPolicy, nil)
+	l := models.ListenRevocations(db, nil)
+	defer l.Close()
+	<-l.Ready()
+	u := insertUsers(t, db, "reconnect", 1)[0]
+	tok, _ := createSession(t, m, u.ID, m.Now().Add(time.Hour))
+	warm(t, m, c, tok)
+	old := l.BackendPID()
+	if _, err := db.ExecContext(ctx, "SELECT pg_terminate_backend(?)", old); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !(l.Connected() && l.BackendPID() != old) {
+		if time.Now().After(deadline) {
+			t.Fatal("listener did not reconnect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.Len() != 0 {
+		t.Fatal("cache not flushed after the listener lost its connection")
+	}
+	warm(t, m, c, tok)
+	// A revocation sent by another process (here: a raw NOTIFY) is heard.
+	if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", models.RevokeChannel, fmt.Sprint("user:", u.ID)); err != nil {
+		t.Fatal(err)
+	}
+	for c.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("resubscribed listener did not apply a notification")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

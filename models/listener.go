@@ -21,6 +21,7 @@ type RevocationListener struct {
 
 	mu        sync.Mutex
 	connected bool
+	pid       uint32 // the subscribed backend, for tests
 	lastErr   error
 	ready     chan struct{} // closed once the first LISTEN is in place
 }
@@ -73,7 +74,10 @@ func (l *RevocationListener) run(ctx context.Context, url string, cache *Session
 	var once sync.Once
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, url, cache, func() {
+		err := listenOnce(ctx, url, cache, func(pid uint32) {
+			l.mu.Lock()
+			l.pid = pid
+			l.mu.Unlock()
 			l.setConnected(true, nil)
 			backoff = 100 * time.Millisecond
 			once.Do(func() { close(l.ready) })
@@ -100,9 +104,14 @@ func (l *RevocationListener) run(ctx context.Context, url string, cache *Session
 
 // listenOnce subscribes and applies notifications until the connection
 // fails or ctx ends.
-func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed func()) error {
+func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed func(pid uint32)) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return err
+	}
+	cfg.RuntimeParams["application_name"] = "sessiond revocation listener"
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.Connect(cctx, url)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
 	if err != nil {
 		return err
@@ -117,7 +126,7 @@ func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed
 	}
 	// Entries cached before the subscription may have missed a revocation.
 	cache.Flush()
-	subscribed()
+	subscribed(conn.PgConn().PID())
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

@@ -171,8 +171,8 @@ func benchFixtures(t *testing.T, dsn string) ([]string, string) {
 		if i == 0 {
 			userID = 1 // user 1 is the admin
 		}
-		_, err := db.ExecContext(ctx, db.Rebind(`INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
-			VALUES (?, ?, ?, ?, ?, '127.0.0.1', 'bench')`), models.HashToken(tokens[i]), userID,
+		_, err := db.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
+			VALUES (?, ?, ?, ?, ?, '127.0.0.1', 'bench')`, models.HashToken(tokens[i]), userID,
 			db.T(now.Add(30*24*time.Hour)), db.T(now), db.T(now))
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,7 @@ type Server struct {
 	cfg      Config
 	db       *models.DB
 	sessions *models.SessionManager
+	cache    *models.SessionCache // nil when SESSION_CACHE_TTL=0
 	log      *slog.Logger
 	app      *fiber.App
 	views    *html.Engine
@@ -59,6 +60,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		MaxAge: cfg.SessionMaxAge, UpdateAge: cfg.SessionUpdateAge,
 		AbsoluteLifetime: cfg.SessionAbsolute, TouchInterval: cfg.SessionTouchInterval,
 	}
+	// The cache hangs off the DB so that every revocation in models (the
+	// session manager and the user functions alike) drops from it.
+	cache := models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries)
+	db.SetSessionCache(cache)
 	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
 	if err != nil {
 		return nil, err
@@ -70,7 +75,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		}
 	}
 	s := &Server{
-		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
+		cfg: cfg, db: db, sessions: sessions, cache: cache, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
 	}
 	s.metrics = newMetrics(s)
@@ -148,8 +153,13 @@ func (s *Server) recoverer() fiber.Handler {
 	})
 }
 
-// serve runs the HTTP server until ctx ends, then drains it.
+// serve runs the HTTP server until ctx ends, then drains it. On
+// PostgreSQL it also listens for other instances' revocations while it runs.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
+	revocations := models.ListenRevocations(s.db, func(err error) {
+		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
+	})
+	defer revocations.Close()
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {

@@ -368,7 +368,9 @@ func TestErrors_JSONForAPIClients_HTMLForBrowsers_405ForUnknownMethods(t *testin
 
 func TestDatabaseDown_Returns503_WithGenericMessage(t *testing.T) {
 	db := testdb.SQLite(t)
-	a := newTestApp(t, db, nil)
+	// Without the cache: a cached session would (rightly) be served while
+	// the database is down, and this test is about the database.
+	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
 	u := testdb.CreateUser(t, db, "down@example.com", models.RoleUser)
 	c := a.client()
 	c.login(u.Email, "password123")

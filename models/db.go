@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,7 +40,45 @@ type DB struct {
 	*bun.DB
 	Read *bun.DB
 	Kind Dialect
+
+	url   string        // for the revocation listener's own connection
+	cache *SessionCache // nil: no cache
 }
+
+// SetSessionCache makes c the cache of validated sessions that the
+// SessionManager reads and every revocation drops from. Call it before
+// NewSessionManager; nil turns caching off.
+func (db *DB) SetSessionCache(c *SessionCache) { db.cache = c }
+
+// SessionCache is the cache in use, nil when there is none.
+func (db *DB) SessionCache() *SessionCache { return db.cache }
+
+// notifyRevoked tells every instance on this PostgreSQL to drop what msgs
+// name (see SessionCache.Apply). Sent inside tx, NOTIFY is delivered only at
+// commit, so no instance drops before the change is visible. SQLite has no
+// other instance to tell.
+func (db *DB) notifyRevoked(ctx context.Context, tx bun.IDB, msgs ...string) error {
+	if db.Kind != Postgres {
+		return nil
+	}
+	for _, m := range msgs {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCached applies revocations to this process's cache; callers run it
+// after commit.
+func (db *DB) dropCached(msgs ...string) {
+	for _, m := range msgs {
+		db.cache.Apply(m)
+	}
+}
+
+func userMsg(id int64) string    { return revokeUser + strconv.FormatInt(id, 10) }
+func sessionMsg(id int64) string { return revokeSession + strconv.FormatInt(id, 10) }
 
 // Open connects to the database named by rawURL: "sqlite:PATH" (or a path
 // ending in .db) for an embedded file, "postgres://…" for PostgreSQL.
@@ -65,7 +104,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	sqldb.SetMaxIdleConns(16)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	bdb := bun.NewDB(sqldb, pgdialect.New())
-	db := &DB{DB: bdb, Read: bdb, Kind: Postgres}
+	db := &DB{DB: bdb, Read: bdb, Kind: Postgres, url: rawURL}
 	if err := db.ping(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -121,6 +160,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	if err := dropSessionSamples(ctx, writer); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", sqliteDSN(path, true))
 	if err != nil {
 		w.Close()
@@ -136,6 +179,25 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// dropSessionSamples removes STAT4 samples for sessions, left by an ANALYZE
+// (or PRAGMA optimize) someone ran on the file. modernc builds SQLite with
+// STAT4, and with samples a statement whose plan depended on a bound value
+// is recompiled whenever that value changes: on the per-request lookup that
+// cost ~20% of server CPU (DESIGN.md, performance). Readers opened after
+// this load statistics without them.
+func dropSessionSamples(ctx context.Context, w *bun.DB) error {
+	var n int
+	err := w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_stat4'").Scan(&n)
+	if err != nil || n == 0 {
+		return Wrap(err, "check sqlite_stat4")
+	}
+	if _, err := w.ExecContext(ctx, "DELETE FROM sqlite_stat4 WHERE tbl = 'sessions'"); err != nil {
+		return Wrap(err, "drop sessions STAT4 samples")
+	}
+	_, err = w.ExecContext(ctx, "ANALYZE sqlite_schema") // reload statistics on this connection
+	return Wrap(err, "reload statistics")
 }
 
 func (db *DB) ping(ctx context.Context) error {
@@ -163,6 +225,51 @@ func (db *DB) Close() error {
 	}
 	errs = append(errs, db.DB.Close())
 	return errors.Join(errs...)
+}
+
+// parseStoredTime reads a SQLite time as bun writes it, UTC:
+// "2006-01-02 15:04:05[.ffffff]+00:00", without time.Parse's generality.
+// Anything else goes to time.Parse.
+func parseStoredTime(s string) (time.Time, error) {
+	n := len(s)
+	if n < 25 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' || s[n-6:] != "+00:00" {
+		return parseTimeSlow(s)
+	}
+	num := func(a, b int) int {
+		v := 0
+		for i := a; i < b; i++ {
+			c := s[i] - '0'
+			if c > 9 {
+				return -1
+			}
+			v = v*10 + int(c)
+		}
+		return v
+	}
+	yr, mo, dy, hh, mm, ss := num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19)
+	ns := 0
+	if frac := s[19 : n-6]; frac != "" {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return parseTimeSlow(s)
+		}
+		ns = num(20, n-6)
+		for i := len(frac) - 1; i < 9; i++ {
+			ns *= 10
+		}
+	}
+	if yr < 0 || mo < 1 || mo > 12 || dy < 1 || dy > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 59 || ns < 0 {
+		return parseTimeSlow(s)
+	}
+	return time.Date(yr, time.Month(mo), dy, hh, mm, ss, ns, time.UTC), nil
+}
+
+func parseTimeSlow(s string) (time.Time, error) {
+	for _, layout := range []string{sqliteTimeFormat, time.RFC3339Nano, "2006-01-02 15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("stored time %q: unknown format", s)
 }
 
 // T converts an instant to the value the dialect compares correctly: a UTC

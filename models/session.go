@@ -85,10 +85,22 @@ const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_se
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
+// lookupSQLite is lookupSQL with the times read as text: modernc's driver
+// would otherwise parse each TIMESTAMP column with time.Parse, a third of
+// the lookup's cost; parseStoredTime reads the one format bun writes.
+const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
+	s.ip, s.user_agent, u.email, u.name, u.role, CAST(u.created_at AS TEXT), CAST(u.updated_at AS TEXT)
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = ?`
+
 // NewSessionManager prepares the lookup statement. now is the clock; tests
 // inject one.
 func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Time) (*SessionManager, error) {
-	stmt, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
+	q := db.Rebind(lookupSQL)
+	if db.Kind == SQLite {
+		q = lookupSQLite
+	}
+	stmt, err := db.Read.DB.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, Wrap(err, "prepare session lookup")
 	}
@@ -206,10 +218,24 @@ func (m *SessionManager) GetSessionWithUser(ctx context.Context, token string) (
 
 // GetSessionWithUserByHash is GetSessionWithUser for a hash already computed.
 func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash string) (*Session, error) {
-	s := &Session{TokenHash: hash, User: new(User)}
-	u := s.User
-	err := m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
-		&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt)
+	p := &cachedSession{} // the session and its user in one allocation
+	s, u := &p.s, &p.u
+	s.TokenHash, s.User = hash, u
+	var err error
+	if m.db.Kind == SQLite {
+		var t [5]string
+		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &t[0], &t[1], &t[2],
+			&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &t[3], &t[4])
+		for i, dst := range [5]*time.Time{&s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt, &u.CreatedAt, &u.UpdatedAt} {
+			if err != nil {
+				break
+			}
+			*dst, err = parseStoredTime(t[i])
+		}
+	} else {
+		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
+			&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt)
+	}
 	if err != nil {
 		return nil, Wrap(err, "get session with user")
 	}
@@ -271,30 +297,39 @@ func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind
 			return err
 		}
 		gone = s
+		if err := m.db.notifyRevoked(ctx, tx, s.TokenHash); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, ""))
 	})
 	if err != nil {
 		return nil, Wrap(err, "delete session")
 	}
+	m.db.dropCached(gone.TokenHash)
 	return gone, nil
 }
 
 func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, kind string, a Audit) (int, error) {
-	n := 0
+	var hashes []string
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var gone []Session
-		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id").Scan(ctx); err != nil && err != sql.ErrNoRows {
+		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id, token_hash").Scan(ctx); err != nil && err != sql.ErrNoRows {
 			return err
 		}
-		n = len(gone)
+		hashes = hashes[:0]
 		for _, s := range gone {
+			hashes = append(hashes, s.TokenHash)
 			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
 				return err
 			}
 		}
-		return nil
+		return m.db.notifyRevoked(ctx, tx, hashes...)
 	})
-	return n, Wrap(err, "delete session")
+	if err != nil {
+		return 0, Wrap(err, "delete session")
+	}
+	m.db.dropCached(hashes...)
+	return len(hashes), nil
 }
 
 // DeleteUserSessions ends every session of a user (force logout) and
@@ -311,9 +346,17 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
 			return err
 		}
+		if err := m.db.notifyRevoked(ctx, tx, userMsg(userID)); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
 	})
-	return n, Wrap(err, "delete user sessions")
+	if err != nil {
+		return 0, Wrap(err, "delete user sessions")
+	}
+	// The kept session is dropped too; its next request reloads it.
+	m.db.dropCached(userMsg(userID))
+	return n, nil
 }
 
 func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (int, error) {
@@ -443,20 +486,67 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 	if err != nil {
 		return "", err
 	}
-	res, err := m.db.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
-		Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
-	if err := affectedOne(res, err, "rotate session token"); err != nil {
+	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
+			Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
+		if err := affectedOne(res, err, "rotate session token"); err != nil {
+			return err
+		}
+		return m.db.notifyRevoked(ctx, tx, sessionMsg(sessionID))
+	})
+	if err != nil {
 		return "", err
 	}
+	m.db.dropCached(sessionMsg(sessionID))
 	return token, nil
 }
 
-// Authenticate is the whole per-request check: the prepared lookup, then
-// Validate. ErrNotFound means "not signed in".
+// Authenticate is the whole per-request check: the session cache, else the
+// prepared lookup and Validate. ErrNotFound means "not signed in".
+//
+// A cache hit is used only while the session needs no write: unexpired,
+// within its absolute lifetime, no extension due (updateAge) and no touch
+// due (touch interval). Anything else goes to the database, so refresh
+// writes stay at most one per session per updateAge window.
 func (m *SessionManager) Authenticate(ctx context.Context, token string, c Client) (Validation, error) {
-	s, err := m.GetSessionWithUser(ctx, token)
+	if !WellFormedToken(token) {
+		return Validation{}, Wrap(ErrNotFound, "get session with user")
+	}
+	var buf [TokenLen]byte
+	copy(buf[:], token)
+	key := sha256.Sum256(buf[:])
+	now := m.Now()
+	cache := m.db.cache
+	if cache != nil {
+		if e, ok := cache.lookup(&key, now.UnixMicro()); ok && m.fresh(&e, now) {
+			return Validation{Session: e.session()}, nil
+		}
+	}
+	gen := cache.Generation()
+	s, err := m.GetSessionWithUserByHash(ctx, hex.EncodeToString(key[:]))
 	if err != nil {
 		return Validation{}, err
 	}
-	return m.Validate(ctx, s, c)
+	v, err := m.Validate(ctx, s, c)
+	if err == nil {
+		cache.store(&key, v.Session, gen, now)
+	}
+	return v, err
+}
+
+// fresh reports whether a cached session may answer a request at now
+// without the database: Validate would neither refuse it nor write.
+func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
+	t := now.UnixMicro()
+	if e.expires <= t {
+		return false
+	}
+	p := m.policy
+	if p.AbsoluteLifetime > 0 && e.created+p.AbsoluteLifetime.Microseconds() <= t {
+		return false
+	}
+	if e.expires-p.MaxAge.Microseconds()+p.UpdateAge.Microseconds() <= t {
+		return false // extension due
+	}
+	return t-e.seen < p.TouchInterval.Microseconds()
 }

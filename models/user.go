@@ -127,9 +127,16 @@ func DeleteUser(ctx context.Context, db *DB, id int64, a Audit, now time.Time) (
 			return err
 		}
 		ended = int(n)
+		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(EventUserDeleted, now, 0, id, fmt.Sprintf("sessions=%d", ended)))
 	})
-	return ended, Wrap(err, "delete user")
+	if err != nil {
+		return 0, Wrap(err, "delete user")
+	}
+	db.dropCached(userMsg(id))
+	return ended, nil
 }
 
 // SetUserRole changes the role and ends all of the user's sessions in one
@@ -149,9 +156,16 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 		if ended, err = deleteUserSessions(ctx, tx, id, 0); err != nil {
 			return err
 		}
+		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(EventUserRoleChanged, now, 0, id, fmt.Sprintf("role=%s sessions=%d", role, ended)))
 	})
-	return ended, Wrap(err, "set role")
+	if err != nil {
+		return 0, Wrap(err, "set role")
+	}
+	db.dropCached(userMsg(id))
+	return ended, nil
 }
 
 // SetUserPassword stores a new hash and ends every session of the user but
@@ -171,9 +185,16 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 		if ended, err = deleteUserSessions(ctx, tx, id, keepSessionID); err != nil {
 			return err
 		}
+		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
+			return err
+		}
 		return RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))
 	})
-	return ended, Wrap(err, "set password")
+	if err != nil {
+		return 0, Wrap(err, "set password")
+	}
+	db.dropCached(userMsg(id))
+	return ended, nil
 }
 
 // UserWithCounts is a user row for the admin's users list.

@@ -1,0 +1,463 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// The load benchmark of issue 8, run by `task bench` (SESSIOND_BENCH=1).
+// It builds the real binary, builds fixtures once (100k users, 1M live and
+// 1M expired sessions; SQLite in .bench/, PostgreSQL in the sessiond_bench
+// database), runs wrk (and vegeta when installed) against each database
+// with the cache on and off, and prints figures and ratios. It reports; it
+// fails only when something does not run.
+
+const (
+	benchUsers    = 100_000
+	benchLive     = 1_000_000
+	benchExpired  = 1_000_000
+	benchTokens   = 1000 // sessions whose cookies wrk rotates through
+	benchFixture  = "v1"
+	benchDuration = "8s"
+)
+
+type benchRow struct{ db, scenario, figure, value, note string }
+
+func TestLoadBenchmark(t *testing.T) {
+	if os.Getenv("SESSIOND_BENCH") != "1" {
+		t.Skip("load benchmark: run `task bench` (SESSIOND_BENCH=1)")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Fatal("wrk not installed (apt-get install -y wrk)")
+	}
+	root, _ := filepath.Abs("..")
+	dir := filepath.Join(root, ".bench")
+	bin := filepath.Join(dir, "bin", "sessiond")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	vegeta := filepath.Join(dir, "bin", "vegeta")
+	if _, err := os.Stat(vegeta); err != nil {
+		vegeta = ""
+	}
+	var rows []benchRow
+	dbs := []struct{ name, url string }{{"sqlite", "sqlite:" + filepath.Join(dir, "fixture-"+benchFixture+".db")}}
+	if pg := benchPostgresURL(t); pg != "" {
+		dbs = append(dbs, struct{ name, url string }{"postgres", pg})
+	}
+	for _, d := range dbs {
+		tokens, admin := benchFixtures(t, d.url)
+		lua := writeCookieScript(t, dir, tokens)
+		for _, cache := range []string{"10s", "0"} {
+			srv := startBinary(t, bin, d.url, cache)
+			health := runWrk(t, srv.base+"/healthz", lua)
+			me := runWrk(t, srv.base+"/api/me", lua)
+			label := "cache on (TTL 10s)"
+			if cache == "0" {
+				label = "cache off"
+			}
+			rows = append(rows,
+				benchRow{d.name, label, "/healthz req/s", fmt.Sprintf("%.0f", health.rps), "p50 " + health.p50},
+				benchRow{d.name, label, "/api/me req/s", fmt.Sprintf("%.0f", me.rps), "p50 " + me.p50},
+				benchRow{d.name, label, "/api/me ÷ /healthz", fmt.Sprintf("%.2f×", me.rps/health.rps), ratioGoal(d.name, cache)},
+				benchRow{d.name, label, "server RSS anon after load", srv.rssAnon(), "goal ≤ 150 MiB"},
+			)
+			if cache == "0" {
+				rows = append(rows, benchAdminList(t, d.name, srv, admin)...)
+				rows = append(rows, benchCleanup(t, d.name, srv, admin, tokens, vegeta)...)
+			}
+			srv.stop()
+		}
+	}
+	printBenchTable(t, rows)
+}
+
+func ratioGoal(db, cache string) string {
+	switch {
+	case cache != "0":
+		return "goal ≥ 0.85×"
+	case db == "sqlite":
+		return "goal ≥ 0.35×"
+	}
+	return "goal ≥ 0.2×"
+}
+
+// benchPostgresURL is the sessiond_bench database on the test server,
+// created when missing; "" when PostgreSQL is unreachable.
+func benchPostgresURL(t *testing.T) string {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		base = testdb.DefaultPostgresURL
+	}
+	ctx := context.Background()
+	admin, err := models.Open(ctx, base)
+	if err != nil {
+		t.Logf("PostgreSQL unreachable, benchmarking SQLite only: %v", err)
+		return ""
+	}
+	defer admin.Close()
+	var n int
+	_ = admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = 'sessiond_bench'").Scan(&n)
+	if n == 0 {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE sessiond_bench"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/sessiond_bench"
+	return u.String()
+}
+
+// benchToken is the i-th fixture cookie: well-formed and reproducible.
+func benchToken(i int) string {
+	sum := sha256.Sum256([]byte(fmt.Sprint("sessiond bench token ", i)))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// benchFixtures builds the data set once (kept across runs) and refreshes
+// the benchTokens sessions wrk uses. It returns their tokens and an admin's.
+func benchFixtures(t *testing.T, dsn string) ([]string, string) {
+	ctx := context.Background()
+	db, err := models.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	var have int
+	_ = db.QueryRowContext(ctx, "SELECT count(*) FROM settings WHERE key = 'bench_fixture' AND value = ?", benchFixture).Scan(&have)
+	if have == 0 {
+		start := time.Now()
+		for _, q := range fixtureSQL(db.Kind) {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("fixtures: %v\n%s", err, q)
+			}
+		}
+		t.Logf("%s fixtures built in %s", db.Kind, time.Since(start).Round(time.Second))
+	}
+	now := time.Now().UTC()
+	tokens := make([]string, benchTokens)
+	if _, err := db.ExecContext(ctx, "DELETE FROM sessions WHERE user_agent = 'bench'"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range tokens {
+		tokens[i] = benchToken(i)
+		userID := int64(i%benchUsers + 1)
+		if i == 0 {
+			userID = 1 // user 1 is the admin
+		}
+		_, err := db.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
+			VALUES (?, ?, ?, ?, ?, '127.0.0.1', 'bench')`, models.HashToken(tokens[i]), userID,
+			db.T(now.Add(30*24*time.Hour)), db.T(now), db.T(now))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tokens, tokens[0]
+}
+
+// fixtureSQL fills users and sessions in bulk inside the database.
+func fixtureSQL(kind models.Dialect) []string {
+	if kind == models.Postgres {
+		return []string{
+			`DELETE FROM sessions`, `DELETE FROM users`,
+			fmt.Sprintf(`INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+				SELECT x, 'user' || x || '@bench.example', 'Bench User ' || x, CASE WHEN x = 1 THEN 'admin' ELSE 'user' END,
+				'x', now() - interval '1 year', now() FROM generate_series(1, %d) x`, benchUsers),
+			`SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))`,
+			fmt.Sprintf(`INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
+				SELECT lpad(to_hex(x), 64, '0'), x %% %d + 1,
+				CASE WHEN x <= %d THEN now() + (x %% 43200) * interval '1 minute' ELSE now() - (x %% 43200) * interval '1 minute' END,
+				now() - (x %% 43200) * interval '1 minute', now() - (x %% 600) * interval '1 second', '192.0.2.' || (x %% 250), 'Mozilla/5.0 (bench)'
+				FROM generate_series(1, %d) x`, benchUsers, benchLive, benchLive+benchExpired),
+			`ANALYZE`,
+			fmt.Sprintf(`INSERT INTO settings (key, value) VALUES ('bench_fixture', '%s')`, benchFixture),
+		}
+	}
+	ts := func(expr string) string {
+		return fmt.Sprintf(`strftime('%%Y-%%m-%%d %%H:%%M:%%S+00:00', 'now', %s)`, expr)
+	}
+	return []string{
+		`DELETE FROM sessions`, `DELETE FROM users`,
+		fmt.Sprintf(`WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d)
+			INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at)
+			SELECT x, 'user' || x || '@bench.example', 'Bench User ' || x, CASE WHEN x = 1 THEN 'admin' ELSE 'user' END,
+			'x', %s, %s FROM n`, benchUsers, ts("'-1 year'"), ts("'+0 seconds'")),
+		fmt.Sprintf(`WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < %d)
+			INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
+			SELECT printf('%%064x', x), x %% %d + 1,
+			CASE WHEN x <= %d THEN %s ELSE %s END,
+			%s, %s, '192.0.2.' || (x %% 250), 'Mozilla/5.0 (bench)' FROM n`,
+			benchLive+benchExpired, benchUsers, benchLive,
+			ts("'+' || (x % 43200) || ' minutes'"), ts("'-' || (x % 43200) || ' minutes'"),
+			ts("'-' || (x % 43200) || ' minutes'"), ts("'-' || (x % 600) || ' seconds'")),
+		fmt.Sprintf(`INSERT INTO settings (key, value) VALUES ('bench_fixture', '%s')`, benchFixture),
+	}
+}
+
+// writeCookieScript makes wrk send a random fixture cookie per request
+// (the same script for /healthz, so both sides pay for it).
+func writeCookieScript(t *testing.T, dir string, tokens []string) string {
+	var b strings.Builder
+	b.WriteString("local t = {\n")
+	for _, tok := range tokens {
+		fmt.Fprintf(&b, "%q,\n", tok)
+	}
+	b.WriteString("}\nrequest = function()\n  return wrk.format(nil, nil, {Cookie = \"sessiond_session=\" .. t[math.random(#t)], Accept = \"application/json\"})\nend\n")
+	path := filepath.Join(dir, "cookies.lua")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+type benchServer struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	base string
+}
+
+func startBinary(t *testing.T, bin, dsn, cacheTTL string) *benchServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn, "LISTEN_ADDR="+addr, "SESSION_CACHE_TTL="+cacheTTL,
+		"LOG_LEVEL=warn", "CLEANUP_SCHEDULE=off", "AUTH_SECRET=bench-secret-bench-secret-bench-secret-0123")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &benchServer{t: t, cmd: cmd, base: "http://" + addr}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err := http.Get(s.base + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			t.Fatal("server did not start")
+		}
+	}
+	return s
+}
+
+func (s *benchServer) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	_ = s.cmd.Wait()
+}
+
+func (s *benchServer) rssAnon() string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "RssAnon:") {
+			kb, _ := strconv.Atoi(strings.Fields(line)[1])
+			return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+		}
+	}
+	return "?"
+}
+
+type wrkResult struct {
+	rps float64
+	p50 string
+}
+
+var (
+	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkP50 = regexp.MustCompile(`\s50%\s+(\S+)`)
+	wrkErr = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+)
+
+func runWrk(t *testing.T, target, lua string, extra ...string) wrkResult {
+	args := append([]string{"-t2", "-c32", "-d" + benchDuration, "--latency", "-s", lua}, extra...)
+	out, err := exec.Command("wrk", append(args, target)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrk %s: %v\n%s", target, err, out)
+	}
+	if m := wrkErr.FindSubmatch(out); m != nil {
+		t.Errorf("wrk %s: %s non-2xx responses\n%s", target, m[1], out)
+	}
+	var r wrkResult
+	if m := wrkRPS.FindSubmatch(out); m != nil {
+		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if m := wrkP50.FindSubmatch(out); m != nil {
+		r.p50 = string(m[1])
+	}
+	return r
+}
+
+// benchAdminList measures GET /admin/sessions (JSON) first page against a
+// deep page, when the admin console (issue 3) is there.
+func benchAdminList(t *testing.T, db string, s *benchServer, adminToken string) []benchRow {
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", s.base+path, nil)
+		req.Header.Set("Accept", "application/json")
+		req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/admin/sessions?limit=100"); code != http.StatusOK {
+		return []benchRow{{db, "admin list", "GET /admin/sessions", "skipped", fmt.Sprintf("status %d: admin console (issue 3) not merged", code)}}
+	}
+	lua := filepath.Join(filepath.Dir(s.cmd.Path), "..", "admin.lua")
+	script := fmt.Sprintf("wrk.headers[\"Cookie\"] = \"sessiond_session=%s\"\nwrk.headers[\"Accept\"] = \"application/json\"\n", adminToken)
+	if err := os.WriteFile(lua, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	first := runWrk(t, s.base+"/admin/sessions?limit=100", lua)
+	deep := runWrk(t, s.base+"/admin/sessions?limit=100&page=5000", lua)
+	return []benchRow{
+		{db, "admin list (1M+1M rows)", "first page p50", first.p50, fmt.Sprintf("%.0f req/s", first.rps)},
+		{db, "admin list (1M+1M rows)", "page 5,000 p50", deep.p50, fmt.Sprintf("%.0f req/s; goal ≤ 3× first, ≤ 5 ms", deep.rps)},
+	}
+}
+
+var csrfMetaLoad = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
+
+// benchCleanup runs lookups at 2,000/s with vegeta before and during a
+// cleanup of the expired sessions (POST /admin/sessions action=cleanup).
+func benchCleanup(t *testing.T, db string, s *benchServer, adminToken string, tokens []string, vegeta string) []benchRow {
+	row := func(v, note string) []benchRow {
+		return []benchRow{{db, "cleanup under 2,000 lookups/s", "lookup p99 during ÷ before", v, note}}
+	}
+	if vegeta == "" {
+		return row("skipped", "vegeta not installed in .bench/bin (task bench installs it)")
+	}
+	req, _ := http.NewRequest("GET", s.base+"/", nil)
+	req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfMetaLoad.FindSubmatch(page)
+	probe, _ := http.NewRequest("GET", s.base+"/admin/sessions/stats", nil)
+	probe.Header.Set("Accept", "application/json")
+	probe.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+	if r, err := http.DefaultClient.Do(probe); err != nil || r.StatusCode != http.StatusOK || m == nil {
+		if r != nil {
+			r.Body.Close()
+		}
+		return row("skipped", "POST /admin/sessions action=cleanup not there yet (issue 4)")
+	}
+	targets := filepath.Join(filepath.Dir(vegeta), "..", "targets.txt")
+	var b strings.Builder
+	for _, tok := range tokens[:100] {
+		fmt.Fprintf(&b, "GET %s/api/me\nCookie: sessiond_session=%s\nAccept: application/json\n\n", s.base, tok)
+	}
+	if err := os.WriteFile(targets, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	attack := func() (p99 string, errs string) {
+		cmd := exec.Command("sh", "-c", fmt.Sprintf("%s attack -rate=2000 -duration=6s -targets=%s | %s report", vegeta, targets, vegeta))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("vegeta: %v\n%s", err, out)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.HasPrefix(line, "Latencies") {
+				f := strings.Fields(line)
+				p99 = strings.TrimSuffix(f[len(f)-2], ",")
+			}
+			if strings.HasPrefix(line, "Success") {
+				errs = strings.TrimSpace(strings.SplitN(line, "]", 2)[1])
+			}
+		}
+		return p99, errs
+	}
+	before, _ := attack()
+	done := make(chan string, 1)
+	go func() {
+		form := url.Values{"action": {"cleanup"}, "_csrf": {string(m[1])}}
+		req, _ := http.NewRequest("POST", s.base+"/admin/sessions", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-CSRF-Token", string(m[1]))
+		req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- fmt.Sprintf("%d %s in %s", resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
+	}()
+	during, success := attack()
+	result := <-done
+	pb, _ := time.ParseDuration(before)
+	pd, _ := time.ParseDuration(during)
+	ratio := "?"
+	if pb > 0 {
+		ratio = fmt.Sprintf("%.2f×", float64(pd)/float64(pb))
+	}
+	return row(ratio, fmt.Sprintf("p99 %s → %s, success %s; cleanup %s; goal ≤ 3×, zero errors", before, during, success, result))
+}
+
+func printBenchTable(t *testing.T, rows []benchRow) {
+	var b strings.Builder
+	cpu := "?"
+	if f, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`model name\s*:\s*(.*)`).FindSubmatch(f); m != nil {
+			cpu = string(m[1])
+		}
+	}
+	load, _ := os.ReadFile("/proc/loadavg")
+	wrkV, _ := exec.Command("wrk", "-v").CombinedOutput()
+	fmt.Fprintf(&b, "\nmachine: %d CPUs, %s; load average at end %s", runtime.NumCPU(), cpu, strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Fprintf(&b, "\nversions: %s, %s, sessiond %s\n", runtime.Version(), strings.SplitN(string(wrkV), " Copyright", 2)[0], version())
+	fmt.Fprintf(&b, "settings: wrk -t2 -c32 -d%s --latency, random cookie of %d sessions per request (same script for /healthz); "+
+		"SESSION_UPDATE_AGE 24h, SESSION_TOUCH_INTERVAL 5m, LOG_LEVEL=warn; fixtures %d users, %d live + %d expired sessions\n\n",
+		benchDuration, benchTokens, benchUsers, benchLive, benchExpired)
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].db < rows[j].db })
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.Debug)
+	fmt.Fprintln(tw, "db\tscenario\tfigure\tvalue\tnote")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.db, r.scenario, r.figure, r.value, r.note)
+	}
+	tw.Flush()
+	t.Log(b.String())
+	_ = os.WriteFile(filepath.Join("..", ".bench", "results.txt"), []byte(b.String()), 0o644)
+}

@@ -1,0 +1,350 @@
+package models
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// SessionCache is a bounded LRU of validated sessions keyed by the SHA-256
+// of their token. It is what brings an authenticated request close to the
+// cost of an unauthenticated one (DESIGN.md, performance).
+//
+// Entries live in fixed-size chunks linked by index, not in one heap object
+// each, so an entry costs its 136 bytes plus a map slot, with no allocator
+// rounding and nothing for the garbage collector to trace but two strings.
+// A nil *SessionCache is a disabled cache: every method is a no-op.
+//
+// Staleness: revocations through this process drop entries at once (the
+// SessionManager and user.go call the drop hooks after commit); other
+// processes on PostgreSQL drop them on NOTIFY (listener.go); anything else
+// (SQLite with several processes, the CLI on SQLite, a direct SQL change)
+// is seen within the TTL.
+type SessionCache struct {
+	ttl time.Duration
+	max int32
+
+	mu     sync.Mutex
+	index  map[[32]byte]int32
+	chunks [][]cacheEntry
+	used   int32 // slots handed out so far (the high-water mark)
+	free   int32 // head of the free list (linked by next), -1 when empty
+	head   int32 // most recently used, -1 when empty
+	tail   int32 // least recently used, -1 when empty
+
+	// gen changes on every drop or flush. A miss reads it before going to
+	// the database and stores its result only if it has not changed, so a
+	// lookup racing a revocation can never cache the revoked session.
+	gen atomic.Uint64
+
+	Hits, Misses atomic.Int64
+}
+
+const (
+	cacheChunkBits = 10
+	cacheChunkSize = 1 << cacheChunkBits
+)
+
+// cacheEntry is the part of a session a request needs. IP, user agent and
+// the user's timestamps are not kept: a cache hit returns them zero.
+type cacheEntry struct {
+	key        [32]byte
+	prev, next int32
+	admin      bool
+	sessionID  int64
+	userID     int64
+	expires    int64 // unix µs
+	created    int64
+	seen       int64
+	staleAt    int64 // unix µs: the entry is not used from this instant on
+	email      string
+	name       string
+}
+
+// NewSessionCache returns a cache holding at most maxEntries sessions for
+// ttl each; ttl ≤ 0 returns nil, the disabled cache.
+func NewSessionCache(ttl time.Duration, maxEntries int) *SessionCache {
+	if ttl <= 0 || maxEntries <= 0 {
+		return nil
+	}
+	if maxEntries > 1<<30 {
+		maxEntries = 1 << 30
+	}
+	return &SessionCache{
+		ttl: ttl, max: int32(maxEntries),
+		index: make(map[[32]byte]int32), free: -1, head: -1, tail: -1,
+	}
+}
+
+// TTL is how long an entry may be used; 0 for a disabled cache.
+func (c *SessionCache) TTL() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return c.ttl
+}
+
+// Len is the number of cached sessions.
+func (c *SessionCache) Len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.index)
+}
+
+func (c *SessionCache) at(i int32) *cacheEntry {
+	return &c.chunks[i>>cacheChunkBits][i&(cacheChunkSize-1)]
+}
+
+func (c *SessionCache) unlink(i int32) {
+	e := c.at(i)
+	if e.prev >= 0 {
+		c.at(e.prev).next = e.next
+	} else {
+		c.head = e.next
+	}
+	if e.next >= 0 {
+		c.at(e.next).prev = e.prev
+	} else {
+		c.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (c *SessionCache) pushFront(i int32) {
+	e := c.at(i)
+	e.prev, e.next = -1, c.head
+	if c.head >= 0 {
+		c.at(c.head).prev = i
+	}
+	c.head = i
+	if c.tail < 0 {
+		c.tail = i
+	}
+}
+
+// remove unlinks slot i, forgets its key and puts it on the free list.
+func (c *SessionCache) remove(i int32) {
+	c.unlink(i)
+	e := c.at(i)
+	delete(c.index, e.key)
+	*e = cacheEntry{prev: -1, next: c.free}
+	c.free = i
+}
+
+// alloc returns a free slot, evicting the least recently used entry when
+// the cache is full.
+func (c *SessionCache) alloc() int32 {
+	if int32(len(c.index)) >= c.max && c.tail >= 0 {
+		c.remove(c.tail)
+	}
+	if c.free >= 0 {
+		i := c.free
+		c.free = c.at(i).next
+		return i
+	}
+	i := c.used
+	if int(i>>cacheChunkBits) == len(c.chunks) {
+		size := cacheChunkSize
+		if rest := int(c.max - i); rest < size {
+			size = rest
+		}
+		c.chunks = append(c.chunks, make([]cacheEntry, size))
+	}
+	c.used++
+	return i
+}
+
+// lookup returns the entry for key if it is still fresh at now (µs),
+// marking it most recently used. The entry is copied out under the lock.
+func (c *SessionCache) lookup(key *[32]byte, now int64) (cacheEntry, bool) {
+	if c == nil {
+		return cacheEntry{}, false
+	}
+	c.mu.Lock()
+	i, ok := c.index[*key]
+	if !ok {
+		c.mu.Unlock()
+		c.Misses.Add(1)
+		return cacheEntry{}, false
+	}
+	e := c.at(i)
+	if now >= e.staleAt {
+		c.remove(i)
+		c.mu.Unlock()
+		c.Misses.Add(1)
+		return cacheEntry{}, false
+	}
+	if c.head != i {
+		c.unlink(i)
+		c.pushFront(i)
+	}
+	out := *e
+	c.mu.Unlock()
+	c.Hits.Add(1)
+	return out, true
+}
+
+// Generation is read before a database lookup whose result may be stored.
+func (c *SessionCache) Generation() uint64 {
+	if c == nil {
+		return 0
+	}
+	return c.gen.Load()
+}
+
+// store caches s (with its User) under key at now, unless a drop or flush
+// happened since gen was read.
+func (c *SessionCache) store(key *[32]byte, s *Session, gen uint64, now time.Time) {
+	if c == nil || s == nil || s.User == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	i, ok := c.index[*key]
+	if ok {
+		c.unlink(i)
+	} else {
+		i = c.alloc()
+		c.index[*key] = i
+	}
+	e := c.at(i)
+	*e = cacheEntry{
+		key: *key, admin: s.User.Role == RoleAdmin,
+		sessionID: s.ID, userID: s.UserID,
+		expires: s.ExpiresAt.UnixMicro(), created: s.CreatedAt.UnixMicro(), seen: s.LastSeenAt.UnixMicro(),
+		staleAt: now.Add(c.ttl).UnixMicro(),
+		email:   s.User.Email, name: s.User.Name,
+	}
+	c.pushFront(i)
+}
+
+// DropHash forgets the session whose token hash (hex) is hash.
+func (c *SessionCache) DropHash(hash string) {
+	if c == nil {
+		return
+	}
+	var key [32]byte
+	if len(hash) != 64 {
+		c.Flush() // not a hash we issued: be safe
+		return
+	}
+	if _, err := hex.Decode(key[:], []byte(hash)); err != nil {
+		c.Flush()
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	if i, ok := c.index[key]; ok {
+		c.remove(i)
+	}
+}
+
+// DropUser forgets every session of the user. It walks the cache: user
+// changes are rare, and a per-user index would cost memory on every entry.
+func (c *SessionCache) DropUser(userID int64) {
+	c.dropWhere(func(e *cacheEntry) bool { return e.userID == userID })
+}
+
+// DropSession forgets the session with this id, whatever its token.
+func (c *SessionCache) DropSession(id int64) {
+	c.dropWhere(func(e *cacheEntry) bool { return e.sessionID == id })
+}
+
+func (c *SessionCache) dropWhere(match func(*cacheEntry) bool) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	for i := c.head; i >= 0; {
+		e := c.at(i)
+		next := e.next
+		if match(e) {
+			c.remove(i)
+		}
+		i = next
+	}
+}
+
+// Flush forgets everything (the listener does this when it (re)connects,
+// since notifications may have been missed).
+func (c *SessionCache) Flush() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	clear(c.index)
+	c.chunks, c.used, c.free, c.head, c.tail = nil, 0, -1, -1, -1
+}
+
+// Revocation messages, as sent on RevokeChannel and applied by Apply.
+const (
+	// RevokeChannel is the PostgreSQL NOTIFY channel for revocations.
+	RevokeChannel = "sessiond_revoke"
+	revokeUser    = "user:"
+	revokeSession = "session:"
+)
+
+// Apply drops what a revocation message names: a token hash in hex,
+// "user:<id>" or "session:<id>". Anything else flushes the whole cache.
+func (c *SessionCache) Apply(msg string) {
+	switch {
+	case strings.HasPrefix(msg, revokeUser):
+		if id, err := strconv.ParseInt(msg[len(revokeUser):], 10, 64); err == nil {
+			c.DropUser(id)
+			return
+		}
+	case strings.HasPrefix(msg, revokeSession):
+		if id, err := strconv.ParseInt(msg[len(revokeSession):], 10, 64); err == nil {
+			c.DropSession(id)
+			return
+		}
+	case len(msg) == 64:
+		c.DropHash(msg)
+		return
+	}
+	c.Flush()
+}
+
+// cachedSession is a Session and its User in one allocation.
+type cachedSession struct {
+	s Session
+	u User
+}
+
+// session rebuilds the request's Session from an entry: two allocations
+// (the pair and the hex hash the CSRF token is bound to).
+func (e *cacheEntry) session() *Session {
+	p := &cachedSession{}
+	role := RoleUser
+	if e.admin {
+		role = RoleAdmin
+	}
+	p.u = User{ID: e.userID, Email: e.email, Name: e.name, Role: role}
+	p.s = Session{
+		ID: e.sessionID, TokenHash: hashString(&e.key), UserID: e.userID,
+		ExpiresAt: time.UnixMicro(e.expires).UTC(), CreatedAt: time.UnixMicro(e.created).UTC(),
+		LastSeenAt: time.UnixMicro(e.seen).UTC(), User: &p.u,
+	}
+	return &p.s
+}
+
+// hashString is hex.EncodeToString with one allocation, not two.
+func hashString(key *[32]byte) string {
+	var buf [64]byte
+	hex.Encode(buf[:], key[:])
+	return string(buf[:])
+}

@@ -1,0 +1,336 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// cachedManager is a manager whose DB carries a session cache.
+func cachedManager(t testing.TB, db *models.DB, p models.Policy, clock *testdb.Clock) (*models.SessionManager, *models.SessionCache) {
+	t.Helper()
+	c := models.NewSessionCache(time.Hour, 1000)
+	db.SetSessionCache(c)
+	t.Cleanup(func() { db.SetSessionCache(nil) })
+	return newManager(t, db, p, clock), c
+}
+
+// warm authenticates token twice and checks the second answer came from
+// the cache.
+func warm(t *testing.T, m *models.SessionManager, c *models.SessionCache, token string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := m.Authenticate(ctx, token, client); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	hits := c.Hits.Load()
+	if _, err := m.Authenticate(ctx, token, client); err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if c.Hits.Load() != hits+1 {
+		t.Fatal("second Authenticate did not hit the cache")
+	}
+}
+
+// TestEveryRevocation_DropsTheCachedSessionAtOnce is the guard of the
+// cache: after each revoking operation in models, the session's cached
+// entry must be gone, so the very next request is refused. A new revoking
+// function belongs in this table (TestRevokingFunctions_AllCallTheCacheHook
+// finds the ones that do not).
+func TestEveryRevocation_DropsTheCachedSessionAtOnce(t *testing.T) {
+	a := models.Audit{UserAgent: "test"}
+	ops := []struct {
+		name   string
+		revoke func(ctx context.Context, db *models.DB, m *models.SessionManager, token string, s *models.Session) error
+	}{
+		{"DeleteSession", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.DeleteSession(ctx, tok, a)
+			return err
+		}},
+		{"RevokeToken", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.RevokeToken(ctx, tok, a)
+			return err
+		}},
+		{"DeleteSessionByID", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.DeleteSessionByID(ctx, s.ID, models.EventSessionRevoked, a)
+			return err
+		}},
+		{"DeleteUserSession", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.DeleteUserSession(ctx, s.UserID, s.ID, models.EventSessionRevoked, a)
+			return err
+		}},
+		{"DeleteUserSessions", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.DeleteUserSessions(ctx, s.UserID, a)
+			return err
+		}},
+		{"DeleteUserSessionsExcept", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.DeleteUserSessionsExcept(ctx, s.UserID, s.ID+1000, models.EventUserForceLogout, a)
+			return err
+		}},
+		{"RotateToken", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := m.RotateToken(ctx, s.ID)
+			return err
+		}},
+		{"DeleteUser", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := models.DeleteUser(ctx, db, s.UserID, a, m.Now())
+			return err
+		}},
+		{"SetUserRole", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := models.SetUserRole(ctx, db, s.UserID, models.RoleAdmin, a, m.Now())
+			return err
+		}},
+		{"SetUserPassword", func(ctx context.Context, db *models.DB, m *models.SessionManager, tok string, s *models.Session) error {
+			_, err := models.SetUserPassword(ctx, db, s.UserID, "another password 123", 0, a, m.Now())
+			return err
+		}},
+	}
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		m, c := cachedManager(t, db, testPolicy, nil)
+		ctx := context.Background()
+		for i, op := range ops {
+			t.Run(op.name, func(t *testing.T) {
+				u := insertUsers(t, db, "guard"+op.name, 1)[0]
+				tok, s := createSession(t, m, u.ID, m.Now().Add(time.Hour))
+				other, _ := createSession(t, m, insertUsers(t, db, "bystander"+op.name, 1)[0].ID, m.Now().Add(time.Hour))
+				warm(t, m, c, tok)
+				warm(t, m, c, other)
+				if err := op.revoke(ctx, db, m, tok, s); err != nil {
+					t.Fatalf("%s: %v", op.name, err)
+				}
+				if _, err := m.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+					t.Fatalf("op %d %s left the session usable: %v", i, op.name, err)
+				}
+				if _, err := m.Authenticate(ctx, other, client); err != nil {
+					t.Fatalf("%s ended a bystander's session: %v", op.name, err)
+				}
+			})
+		}
+	})
+}
+
+// sessionWrite spots code that ends a session or changes its token.
+var sessionWrite = regexp.MustCompile(`NewDelete\(\)\.Model\((\(\*Session\)\(nil\)|\(\*User\)\(nil\)|&gone|s)\)|Set\("token_hash|deleteUserSessions\(|(?i)DELETE FROM sessions`)
+
+// TestRevokingFunctions_AllCallTheCacheHook reads the models sources: a
+// function that deletes sessions (or users) or changes a token must drop
+// from the cache, or be listed here with the reason it need not.
+func TestRevokingFunctions_AllCallTheCacheHook(t *testing.T) {
+	exempt := map[string]string{
+		"deleteUserSessions": "a helper; every caller drops the user",
+		"DeleteExpiredBatch": "removes only expired sessions, which the cache refuses by their own expiry",
+	}
+	files, _ := filepath.Glob("*.go")
+	fset := token.NewFileSet()
+	checked := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := parser.ParseFile(fset, name, src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			body := string(src[fset.Position(fn.Body.Pos()).Offset:fset.Position(fn.Body.End()).Offset])
+			if !sessionWrite.MatchString(body) {
+				continue
+			}
+			checked++
+			if _, ok := exempt[fn.Name.Name]; ok {
+				continue
+			}
+			if !strings.Contains(body, "dropCached(") || !strings.Contains(body, "notifyRevoked(") {
+				t.Errorf("%s: %s ends sessions but neither drops them from the cache nor notifies other instances "+
+					"(call db.notifyRevoked in the transaction and db.dropCached after commit)", name, fn.Name.Name)
+			}
+		}
+	}
+	if checked < 8 {
+		t.Fatalf("only %d revoking functions found; the pattern no longer matches the code", checked)
+	}
+}
+
+func TestAuthenticate_CachedSession_StillExpiresAndSlides(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		clock := testdb.NewClock()
+		m, c := cachedManager(t, db, testPolicy, clock)
+		ctx := context.Background()
+		u := insertUsers(t, db, "slide", 1)[0]
+		tok, _ := createSession(t, m, u.ID, clock.Now().Add(testPolicy.MaxAge))
+		warm(t, m, c, tok)
+
+		// Past updateAge: a hit that needs an extension goes to the database.
+		clock.Advance(testPolicy.UpdateAge + time.Second)
+		v, err := m.Authenticate(ctx, tok, client)
+		if err != nil || !v.Extended {
+			t.Fatalf("after updateAge: %+v %v, want an extension", v, err)
+		}
+		if m.ExtendWrites.Load() != 1 {
+			t.Fatalf("ExtendWrites = %d", m.ExtendWrites.Load())
+		}
+		warm(t, m, c, tok)
+
+		// Past its expiry (no request in between): refused although cached.
+		clock.Advance(testPolicy.MaxAge + time.Second)
+		if _, err := m.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("expired session served from cache: %v", err)
+		}
+	})
+}
+
+// TestRefreshWrites_AtMostOnePerUpdateAge counts the conditional UPDATEs
+// with the cache on: none while nothing is due, one per updateAge window,
+// and with updateAge (and touch interval) 0 one per request.
+func TestRefreshWrites_AtMostOnePerUpdateAge(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock()
+		m, _ := cachedManager(t, db, testPolicy, clock)
+		u := insertUsers(t, db, "writes", 1)[0]
+		tok, _ := createSession(t, m, u.ID, clock.Now().Add(testPolicy.MaxAge))
+		for window := range 3 {
+			for range 50 {
+				if _, err := m.Authenticate(ctx, tok, client); err != nil {
+					t.Fatal(err)
+				}
+				clock.Advance(testPolicy.UpdateAge / 100)
+			}
+			clock.Advance(testPolicy.UpdateAge / 2)
+			if got := m.ExtendWrites.Load(); got > int64(window+1) {
+				t.Fatalf("window %d: %d extension writes, want ≤ %d", window, got, window+1)
+			}
+		}
+		if w := m.ExtendWrites.Load() + m.TouchWrites.Load(); w > 6 {
+			t.Fatalf("%d refresh writes over 3 updateAge windows, want ≤ 6 (≤ 1 extension and 1 touch per window)", w)
+		}
+
+		every := models.Policy{MaxAge: time.Hour}
+		m0, _ := cachedManager(t, db, every, clock)
+		tok0, _ := createSession(t, m0, u.ID, clock.Now().Add(time.Hour))
+		for range 20 {
+			clock.Advance(time.Millisecond)
+			if _, err := m0.Authenticate(ctx, tok0, client); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if w := m0.ExtendWrites.Load(); w != 20 {
+			t.Fatalf("SESSION_UPDATE_AGE=0: %d writes for 20 requests, want 20", w)
+		}
+	})
+}
+
+// TestListener_OtherInstanceRevocation_DropsCachedSession: two managers on
+// two connections pools to one PostgreSQL, each with its own cache; a
+// revocation through B reaches A's cache through NOTIFY.
+func TestListener_OtherInstanceRevocation_DropsCachedSession(t *testing.T) {
+	url := testdb.PostgresURL(t)
+	ctx := context.Background()
+	open := func() *models.DB {
+		db, err := models.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := models.Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	dbA, dbB := open(), open()
+	mA, cA := cachedManager(t, dbA, testPolicy, nil)
+	mB, _ := cachedManager(t, dbB, testPolicy, nil)
+	l := models.ListenRevocations(dbA, func(err error) { t.Logf("listener: %v", err) })
+	defer l.Close()
+	select {
+	case <-l.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener never subscribed")
+	}
+	u := insertUsers(t, dbA, "listen", 1)[0]
+	tok, _ := createSession(t, mA, u.ID, mA.Now().Add(time.Hour))
+	warm(t, mA, cA, tok)
+	if _, err := mB.DeleteUserSessions(ctx, u.ID, models.Audit{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for cA.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("instance A still caches the session 1 s after B revoked it")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := mA.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("A still accepts the revoked session: %v", err)
+	}
+	if err := l.Close(); err != nil || l.Connected() {
+		t.Fatalf("Close: %v, connected %v", err, l.Connected())
+	}
+}
+
+// TestListener_ConnectionKilled_FlushesAndResubscribes: when PostgreSQL
+// drops the listener's connection, notifications may be lost, so the
+// cache is flushed; the listener reconnects and hears revocations again.
+func TestListener_ConnectionKilled_FlushesAndResubscribes(t *testing.T) {
+	url := testdb.PostgresURL(t)
+	ctx := context.Background()
+	db, err := models.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	m, c := cachedManager(t, db, testPolicy, nil)
+	l := models.ListenRevocations(db, nil)
+	defer l.Close()
+	<-l.Ready()
+	u := insertUsers(t, db, "reconnect", 1)[0]
+	tok, _ := createSession(t, m, u.ID, m.Now().Add(time.Hour))
+	warm(t, m, c, tok)
+	old := l.BackendPID()
+	if _, err := db.ExecContext(ctx, "SELECT pg_terminate_backend(?)", old); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !(l.Connected() && l.BackendPID() != old) {
+		if time.Now().After(deadline) {
+			t.Fatal("listener did not reconnect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.Len() != 0 {
+		t.Fatal("cache not flushed after the listener lost its connection")
+	}
+	warm(t, m, c, tok)
+	// A revocation sent by another process (here: a raw NOTIFY) is heard.
+	if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", models.RevokeChannel, fmt.Sprint("user:", u.ID)); err != nil {
+		t.Fatal(err)
+	}
+	for c.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("resubscribed listener did not apply a notification")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

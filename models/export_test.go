@@ -1,0 +1,8 @@
+package models
+
+// BackendPID is the PostgreSQL backend the listener is subscribed on.
+func (l *RevocationListener) BackendPID() uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.pid
+}

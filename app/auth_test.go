@@ -144,7 +144,7 @@ func TestCookie_NeverIssuedTamperedOrOversized_IsNotSignedIn_NoRowCreated(t *tes
 		fresh, _ := models.NewToken()
 		for name, v := range map[string]string{
 			"never issued": fresh,
-			"tampered":     token[:10] + "A" + token[11:],
+			"tampered":     token[:10] + flipChar(token[10]) + token[11:],
 			"truncated":    token[:20],
 			"3000 chars":   strings.Repeat("a", 3000),
 			"binary":       "\x01\x02\xff\xfe",
@@ -388,4 +388,13 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+// flipChar returns a base64url character other than b, so a tampered token
+// always differs from the real one.
+func flipChar(b byte) string {
+	if b == 'A' {
+		return "B"
+	}
+	return "A"
 }

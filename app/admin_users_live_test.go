@@ -52,16 +52,16 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 
 		// Search: the URL follows it.
 		chromedp.SendKeys(`#users-q`, "victim", chromedp.ByQuery),
-		chromedp.Poll(`document.querySelectorAll('#users-table tbody tr').length === 1`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll(`document.querySelectorAll('#users-table tbody tr').length === 1`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate(`location.search`, &search),
 
 		// Force logout, accepting the confirm.
 		chromedp.Click(fmt.Sprintf(`form[action="/admin/users/%d/logout"] button`, victim.ID), chromedp.ByQuery),
-		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Signed victim@example.com out')`, nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Signed victim@example.com out')`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 
 		// Delete, accepting the confirm: the row leaves.
 		chromedp.Click(fmt.Sprintf(`button[hx-delete="/admin/users/%d"]`, victim.ID), chromedp.ByQuery),
-		chromedp.Poll(fmt.Sprintf(`!document.querySelector('#user-%d')`, victim.ID), nil, chromedp.WithPollingTimeout(5*time.Second)),
+		chromedp.Poll(fmt.Sprintf(`!document.querySelector('#user-%d')`, victim.ID), nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate(`document.querySelector('#users-table').textContent`, &rows),
 		chromedp.Evaluate(`String(window.__kept)`, &marker),
 	)

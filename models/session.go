@@ -393,14 +393,7 @@ func DeleteExpiredBatch(ctx context.Context, db *DB, now time.Time, limit int) (
 	if limit <= 0 {
 		return 0, Invalid("limit", "must be positive")
 	}
-	sub := db.NewSelect().Model((*Session)(nil)).Column("id").
-		Where("expires_at <= ?", db.T(now)).OrderExpr("expires_at").Limit(int64(limit))
-	res, err := db.NewDelete().Model((*Session)(nil)).Where("id IN (?)", sub).Exec(ctx)
-	if err != nil {
-		return 0, Wrap(err, "delete expired sessions")
-	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "delete expired sessions")
+	return deleteExpiredBatchOn(ctx, db, db, now, limit)
 }
 
 // GetUserActiveSessions lists the user's unexpired sessions, newest first.

@@ -214,12 +214,12 @@ func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats,
 	if err := count(&st.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
 		return nil, Wrap(err, "session stats")
 	}
-	n, err := db.Read.NewSelect().TableExpr("users AS u").
-		Where("EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id)").Count(ctx)
+	// Users with a live session, as the sessiond_users_with_sessions gauge counts them.
+	err := db.Read.NewSelect().Model((*Session)(nil)).ColumnExpr("COUNT(DISTINCT user_id)").
+		Where("expires_at > ?", db.T(now)).Scan(ctx, &st.UsersWithSessions)
 	if err != nil {
 		return nil, Wrap(err, "session stats")
 	}
-	st.UsersWithSessions = int(n)
 	var runs []CleanupSummary
 	err = db.Read.NewSelect().TableExpr("cleanup_runs").
 		Column("trigger", "started_at", "finished_at", "deleted", "error").

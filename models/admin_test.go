@@ -138,7 +138,7 @@ func TestSessionStats_CountsAndLastCleanup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Active != 2 || st.Expired != 1 || st.ExpiringWithin24h != 1 || st.UsersWithSessions != 2 || st.LastCleanup != nil {
+		if st.Active != 2 || st.Expired != 1 || st.ExpiringWithin24h != 1 || st.UsersWithSessions != 1 || st.LastCleanup != nil {
 			t.Fatalf("stats %s last=%v", st, st.LastCleanup)
 		}
 		fin := now.Add(time.Second)

@@ -47,7 +47,7 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	now := s.sessions.Now()
-	list, err := models.ListSessions(ctx, s.db, q.filter(), now)
+	list, err := s.listSessions(ctx, q.filter(), now)
 	if err != nil {
 		return err
 	}
@@ -65,7 +65,7 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 		v.PrevURL = q.url(list.Prev.Encode())
 	}
 	if !wantsFragment(c) {
-		if v.Stats, err = models.GetSessionStats(ctx, s.db, now); err != nil {
+		if v.Stats, err = s.sessionStats(ctx, now); err != nil {
 			return err
 		}
 		v.Counts = countsOf(v.Stats)
@@ -78,7 +78,7 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 // and on every sessions-changed event, or JSON.
 func (s *Server) handleAdminSessionStats(c *fiber.Ctx) error {
 	now := s.sessions.Now()
-	st, err := models.GetSessionStats(c.UserContext(), s.db, now)
+	st, err := s.sessionStats(c.UserContext(), now)
 	if err != nil {
 		return err
 	}

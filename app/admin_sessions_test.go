@@ -373,3 +373,34 @@ func TestAdminSessions_PageShowsEscapedRowsBadgesAndEmptyState(t *testing.T) {
 		}
 	})
 }
+
+// TestAdminSessions_CachedFigures_RefreshAtOnceAfterAnAdminAction: the
+// stats and the unfiltered total are cached for a few seconds, but an
+// admin's own change shows in the next poll.
+func TestAdminSessions_CachedFigures_RefreshAtOnceAfterAnAdminAction(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		f := newAdminFixture(t, db)
+		var before, after struct {
+			Active  int `json:"active"`
+			Expired int `json:"expired"`
+		}
+		var list struct {
+			Total int `json:"total"`
+		}
+		getJSON(t, f.ac, "/admin/sessions/stats", http.StatusOK, &before)
+		getJSON(t, f.ac, "/admin/sessions", http.StatusOK, &list)
+		if before.Active != 2 || before.Expired != 1 || list.Total != 3 {
+			t.Fatalf("before: %+v total %d, want 2 active, 1 expired, 3 in all", before, list.Total)
+		}
+		resp := f.ac.api("DELETE", fmt.Sprintf("/admin/sessions/%d", f.userSession.ID), nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("delete: %d", resp.StatusCode)
+		}
+		getJSON(t, f.ac, "/admin/sessions/stats", http.StatusOK, &after)
+		getJSON(t, f.ac, "/admin/sessions", http.StatusOK, &list)
+		if after.Active != 1 || after.Expired != 1 || list.Total != 2 {
+			t.Fatalf("after delete: %+v total %d, want 1 active, 1 expired, 2 in all", after, list.Total)
+		}
+	})
+}

@@ -40,6 +40,7 @@ type Server struct {
 	metrics  *metrics
 	jobs     *jobs.Scheduler
 	insights insightsCache
+	figures  figures
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }

@@ -43,7 +43,7 @@ func (s *Server) routes() {
 	a.Post("/account/password", requireUser, s.handlePasswordChange)
 
 	// Admins only: every route and fragment under /admin.
-	admin := a.Group("/admin", requireAdmin)
+	admin := a.Group("/admin", requireAdmin, s.forgetFigures)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
 	// Sessions and users (issue 3).

@@ -71,6 +71,9 @@ type SessionFilter struct {
 	Limit  int
 	Page   int
 	Cursor *SessionCursor
+	// KnownTotal, when set, is used as the list's total instead of
+	// counting (the caller's recent count of the same filter).
+	KnownTotal *int
 }
 
 // SessionList is one page of the admin list.
@@ -133,6 +136,10 @@ func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (
 		if hasNext {
 			out.Next = &SessionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
+	}
+	if f.KnownTotal != nil {
+		out.Total = *f.KnownTotal
+		return out, nil
 	}
 	total, err := countSessions(ctx, db, f, now)
 	if err != nil {

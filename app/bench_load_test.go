@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -342,11 +343,20 @@ func benchAdminList(t *testing.T, db string, s *benchServer, adminToken string) 
 	if err := os.WriteFile(lua, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A cursor 900,000 rows in: the one the console's "Older" link would
+	// carry there, taken from the seed's offset page once.
+	_, body := get("/admin/sessions?limit=100&page=9000")
+	var page struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	if err := json.Unmarshal([]byte(body), &page); err != nil || page.NextCursor == "" {
+		t.Fatalf("no nextCursor on page 9,000: %v %.200s", err, body)
+	}
 	first := runWrk(t, s.base+"/admin/sessions?limit=100", lua)
-	deep := runWrk(t, s.base+"/admin/sessions?limit=100&page=5000", lua)
+	deep := runWrk(t, s.base+"/admin/sessions?limit=100&cursor="+url.QueryEscape(page.NextCursor), lua)
 	return []benchRow{
 		{db, "admin list (1M+1M rows)", "first page p50", first.p50, fmt.Sprintf("%.0f req/s", first.rps)},
-		{db, "admin list (1M+1M rows)", "page 5,000 p50", deep.p50, fmt.Sprintf("%.0f req/s; goal ≤ 3× first, ≤ 5 ms", deep.rps)},
+		{db, "admin list (1M+1M rows)", "cursor 900k rows deep p50", deep.p50, fmt.Sprintf("%.0f req/s; goal ≤ 3× first, ≤ 5 ms", deep.rps)},
 	}
 }
 

@@ -140,6 +140,7 @@ func TestCLI_SessionsCleanup_WhileTheServerWritesToTheSameSQLiteFile(t *testing.
 				return
 			}
 			created.Add(1)
+			time.Sleep(time.Millisecond) // a busy server, not a spin loop no real one runs
 		}
 	}()
 	env := map[string]string{"DATABASE_URL": url, "CLEANUP_BATCH_SIZE": "100"}

@@ -208,11 +208,7 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 			return total, err
 		}
 		limit := p.size
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		t0 := time.Now()
-		n, err := del(cctx, limit)
-		took := time.Since(t0)
-		cancel()
+		n, took, err := p.chunk(ctx, del, limit)
 		if err != nil {
 			return total, err
 		}
@@ -233,6 +229,31 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 		case <-ctx.Done():
 			return total, ctx.Err()
 		case <-time.After(pause):
+		}
+	}
+}
+
+// busyRetries is how often a chunk is tried again when the database is
+// busy (on SQLite another process held the write lock past busy_timeout)
+// before the run gives up.
+const busyRetries = 4
+
+// chunk runs one delete, retrying a busy database with a growing pause so
+// a cleanup beside a busy server finishes instead of failing.
+func (p *pacer) chunk(ctx context.Context, del func(context.Context, int) (int, error), limit int) (int, time.Duration, error) {
+	for attempt := 0; ; attempt++ {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		t0 := time.Now()
+		n, err := del(cctx, limit)
+		took := time.Since(t0)
+		cancel()
+		if err == nil || !errors.Is(err, ErrUnavailable) || attempt == busyRetries {
+			return n, took, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, took, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
 		}
 	}
 }

@@ -146,7 +146,13 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	res.RunID = run.ID
 	started := time.Now()
 
-	p := pacer{opt: opt, size: opt.BatchSize}
+	p := pacer{opt: opt, size: opt.BatchSize, rest: 1}
+	if db.Kind == SQLite {
+		// SQLite deletes on this process's CPU and its one writer: start
+		// small (a first 10,000-row chunk took ~250 ms) and rest twice as
+		// long as each chunk took, so lookups keep their CPU and the writer.
+		p.size, p.rest = min(opt.BatchSize, 1000), 2
+	}
 	var err error
 	res.Deleted, err = p.drain(ctx, "sessions", func(ctx context.Context, limit int) (int, error) {
 		if db.Kind == SQLite {
@@ -195,6 +201,7 @@ type pacer struct {
 	opt    CleanupOptions
 	size   int
 	chunks int
+	rest   float64 // pause after a chunk, as a multiple of its duration
 }
 
 // drain calls del until it deletes fewer rows than asked. A chunk, once
@@ -224,7 +231,7 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 			return total, nil
 		}
 		p.size = nextChunkSize(limit, took, p.opt.Target, floor, p.opt.BatchSize)
-		pause := min(max(took, time.Millisecond), time.Second)
+		pause := min(max(time.Duration(float64(took)*p.rest), time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()

@@ -91,6 +91,9 @@ func TestLoadBenchmark(t *testing.T) {
 				rows = append(rows, benchCleanup(t, d.name, srv, admin, tokens, vegeta)...)
 			}
 			srv.stop()
+			if cache == "0" {
+				forgetFixtures(t, d.url) // the cleanup ate the million expired sessions
+			}
 		}
 	}
 	printBenchTable(t, rows)
@@ -180,6 +183,19 @@ func benchFixtures(t *testing.T, dsn string) ([]string, string) {
 		}
 	}
 	return tokens, tokens[0]
+}
+
+// forgetFixtures marks a database's fixtures as spent, so the next run
+// builds them again instead of measuring a cleanup with nothing to clean.
+func forgetFixtures(t *testing.T, url string) {
+	db, err := models.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(context.Background(), "DELETE FROM settings WHERE key = 'bench_fixture'"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fixtureSQL fills users and sessions in bulk inside the database.

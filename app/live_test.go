@@ -75,6 +75,13 @@ func newBrowser(t testing.TB) context.Context {
 		t.Skip("browser tests skipped in -short mode")
 	}
 	path := chromiumPath(t)
+	// Not t.TempDir: Chromium's helper processes may still be writing the
+	// profile for a moment after the browser exits, and TempDir's cleanup
+	// fails the test on "directory not empty". Removed with retries below.
+	profile, err := os.MkdirTemp("", "sessiond-chromium-*")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -82,7 +89,7 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.DisableGPU,
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
@@ -97,6 +104,9 @@ func newBrowser(t testing.TB) context.Context {
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)

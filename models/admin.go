@@ -202,31 +202,13 @@ type CleanupSummary struct {
 	Error      string     `bun:"error"`
 }
 
-// GetSessionStats counts through the expires_at index (each a range scan of
-// the index alone) and reads the latest cleanup run.
+// GetSessionStats is the dashboard's counts and its latest cleanup run.
 func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats, error) {
-	st := &SessionStats{}
-	count := func(dst *int, where string, args ...any) error {
-		n, err := db.Read.NewSelect().Model((*Session)(nil)).Where(where, args...).Count(ctx)
-		*dst = int(n)
-		return err
-	}
-	soon := now.Add(24 * time.Hour)
-	if err := count(&st.Active, "expires_at > ?", db.T(now)); err != nil {
-		return nil, Wrap(err, "session stats")
-	}
-	if err := count(&st.Expired, "expires_at <= ?", db.T(now)); err != nil {
-		return nil, Wrap(err, "session stats")
-	}
-	if err := count(&st.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
-		return nil, Wrap(err, "session stats")
-	}
-	// Users with a live session, as the sessiond_users_with_sessions gauge counts them.
-	err := db.Read.NewSelect().Model((*Session)(nil)).ColumnExpr("COUNT(DISTINCT user_id)").
-		Where("expires_at > ?", db.T(now)).Scan(ctx, &st.UsersWithSessions)
+	c, err := CountSessionStates(ctx, db, now)
 	if err != nil {
-		return nil, Wrap(err, "session stats")
+		return nil, err
 	}
+	st := &SessionStats{Active: c.Active, Expired: c.Expired, ExpiringWithin24h: c.ExpiringWithin24h, UsersWithSessions: c.UsersWithSessions}
 	var runs []CleanupSummary
 	err = db.Read.NewSelect().TableExpr("cleanup_runs").
 		Column("trigger", "started_at", "finished_at", "deleted", "error").
@@ -243,4 +225,38 @@ func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats,
 // String is for logs and the CLI.
 func (st *SessionStats) String() string {
 	return fmt.Sprintf("active=%d expired=%d expiring_24h=%d users=%d", st.Active, st.Expired, st.ExpiringWithin24h, st.UsersWithSessions)
+}
+
+// SessionCounts are the whole-table session figures that the dashboard,
+// /metrics and the cleanup CLI all show; CountSessionStates is the one
+// place they are counted.
+type SessionCounts struct {
+	Active            int
+	Expired           int
+	ExpiringWithin24h int
+	UsersWithSessions int // users with at least one live session
+}
+
+// CountSessionStates counts through the expires_at index (each a range
+// scan of the index alone).
+func CountSessionStates(ctx context.Context, db *DB, now time.Time) (SessionCounts, error) {
+	var c SessionCounts
+	count := func(dst *int, where string, args ...any) error {
+		n, err := db.Read.NewSelect().Model((*Session)(nil)).Where(where, args...).Count(ctx)
+		*dst = int(n)
+		return err
+	}
+	soon := now.Add(24 * time.Hour)
+	if err := count(&c.Active, "expires_at > ?", db.T(now)); err != nil {
+		return c, Wrap(err, "count sessions")
+	}
+	if err := count(&c.Expired, "expires_at <= ?", db.T(now)); err != nil {
+		return c, Wrap(err, "count sessions")
+	}
+	if err := count(&c.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
+		return c, Wrap(err, "count sessions")
+	}
+	err := db.Read.NewSelect().Model((*Session)(nil)).ColumnExpr("COUNT(DISTINCT user_id)").
+		Where("expires_at > ?", db.T(now)).Scan(ctx, &c.UsersWithSessions)
+	return c, Wrap(err, "count sessions")
 }

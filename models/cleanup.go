@@ -342,20 +342,8 @@ type CleanupStats struct {
 
 // GetCleanupStats counts sessions at now.
 func GetCleanupStats(ctx context.Context, db *DB, now time.Time) (CleanupStats, error) {
-	var st CleanupStats
-	q := func() *bun.SelectQuery { return db.Read.NewSelect().Model((*Session)(nil)) }
-	total, err := q().Count(ctx)
-	if err != nil {
-		return st, Wrap(err, "session stats")
-	}
-	st.Total = int(total)
-	if st.Expired, err = CountExpired(ctx, db, now); err != nil {
-		return st, err
-	}
-	st.Active = st.Total - st.Expired
-	soon, err := q().Where("expires_at > ?", db.T(now)).Where("expires_at <= ?", db.T(now.Add(24*time.Hour))).Count(ctx)
-	st.ExpiringSoon = int(soon)
-	return st, Wrap(err, "session stats")
+	c, err := CountSessionStates(ctx, db, now)
+	return CleanupStats{Total: c.Active + c.Expired, Active: c.Active, Expired: c.Expired, ExpiringSoon: c.ExpiringWithin24h}, err
 }
 
 // ListCleanupRuns returns the latest runs, newest first.

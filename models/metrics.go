@@ -24,26 +24,12 @@ type Figures struct {
 func ReadFigures(ctx context.Context, db *DB, now time.Time) (*Figures, error) {
 	f := &Figures{EventsByKind: map[string]int64{}}
 	r := db.Read
-	total, err := r.NewSelect().Table("sessions").Count(ctx)
+	c, err := CountSessionStates(ctx, db, now)
 	if err != nil {
-		return nil, Wrap(err, "figures: sessions")
+		return nil, err
 	}
-	active, err := r.NewSelect().Table("sessions").Where("expires_at > ?", db.T(now)).Count(ctx)
-	if err != nil {
-		return nil, Wrap(err, "figures: active sessions")
-	}
-	f.ActiveSessions, f.ExpiredSessions = int64(active), int64(total-active)
-	soon, err := r.NewSelect().Table("sessions").Where("expires_at > ?", db.T(now)).
-		Where("expires_at <= ?", db.T(now.Add(24*time.Hour))).Count(ctx)
-	if err != nil {
-		return nil, Wrap(err, "figures: expiring")
-	}
-	f.Expiring24h = int64(soon)
-	err = r.NewSelect().Table("sessions").ColumnExpr("COUNT(DISTINCT user_id)").
-		Where("expires_at > ?", db.T(now)).Scan(ctx, &f.UsersWithSessions)
-	if err != nil {
-		return nil, Wrap(err, "figures: users with sessions")
-	}
+	f.ActiveSessions, f.ExpiredSessions = int64(c.Active), int64(c.Expired)
+	f.Expiring24h, f.UsersWithSessions = int64(c.ExpiringWithin24h), int64(c.UsersWithSessions)
 	var kinds []struct {
 		Kind string `bun:"kind"`
 		N    int64  `bun:"n"`

@@ -251,15 +251,11 @@ func (s *Server) handleAdminUsersRole(c *fiber.Ctx) error {
 // handleAdminUsersLogout ends every session of a user. An admin who signs
 // themselves out everywhere is sent to the sign-in page.
 func (s *Server) handleAdminUsersLogout(c *fiber.Ctx) error {
-	id, err := userIDParam(c)
+	u, err := s.targetUser(c)
 	if err != nil {
 		return err
 	}
-	u, err := models.FindUser(c.UserContext(), s.db, id)
-	if err != nil {
-		return err
-	}
-	a := s.audit(c)
+	id, a := u.ID, s.audit(c)
 	n, err := s.sessions.DeleteUserSessions(c.UserContext(), id, a)
 	if err != nil {
 		return err
@@ -280,15 +276,11 @@ func (s *Server) handleAdminUsersLogout(c *fiber.Ctx) error {
 // handleAdminUsersDelete removes a user; their sessions go with them. An
 // admin cannot delete themselves.
 func (s *Server) handleAdminUsersDelete(c *fiber.Ctx) error {
-	id, err := userIDParam(c)
+	u, err := s.targetUser(c)
 	if err != nil {
 		return err
 	}
-	u, err := models.FindUser(c.UserContext(), s.db, id)
-	if err != nil {
-		return err
-	}
-	a := s.audit(c)
+	id, a := u.ID, s.audit(c)
 	if id == a.ActorID {
 		return fiber.NewError(fiber.StatusConflict, "you cannot delete your own account: ask another admin")
 	}
@@ -355,4 +347,14 @@ func sessionsPhrase(n int) string {
 		return "1 session"
 	}
 	return strconv.Itoa(n) + " sessions"
+}
+
+// targetUser is the user named by the route's :id (400 when malformed,
+// 404 when unknown).
+func (s *Server) targetUser(c *fiber.Ctx) (*models.User, error) {
+	id, err := userIDParam(c)
+	if err != nil {
+		return nil, err
+	}
+	return models.FindUser(c.UserContext(), s.db, id)
 }

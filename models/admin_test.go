@@ -178,6 +178,18 @@ func TestSeed_InsertsUsersAndSessions_WithTheExpiredRatio(t *testing.T) {
 		if res.Expired < 200 || res.Expired > 400 {
 			t.Fatalf("expired %d of 1200 at ratio 0.25", res.Expired)
 		}
+		// Every row reads back whole through the model: a seeded user, a
+		// parsable time, an agent and an address (SQLite inserts them from JSON).
+		var got []models.Session
+		if err := db.NewSelect().Model(&got).Relation("User").Order("s.id").Limit(5).Scan(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range got {
+			if s.User == nil || s.User.ID != s.UserID || len(s.TokenHash) != 64 || s.IP == "" || s.UserAgent == "" ||
+				s.CreatedAt.IsZero() || s.CreatedAt.After(now) || !s.LastSeenAt.Before(s.ExpiresAt) {
+				t.Fatalf("seeded session %+v", s)
+			}
+		}
 		// A second run adds more without colliding.
 		if _, err := models.Seed(ctx, db, models.SeedOptions{Users: 2, Sessions: 3, Now: now, PasswordHash: "x"}, nil); err != nil {
 			t.Fatal(err)

@@ -212,8 +212,17 @@ func (s *Server) audit(c *fiber.Ctx) models.Audit {
 	return a
 }
 
-func userJSON(u *models.User) fiber.Map {
-	return fiber.Map{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role}
+// apiUser is DESIGN.md's user shape in JSON answers. A struct, not a map:
+// it encodes in a fraction of the time, and /api/me runs it per request.
+type apiUser struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
+	Role  string `json:"role"`
+}
+
+func userJSON(u *models.User) apiUser {
+	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
 }
 
 func clip(s string, n int) string {

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"time"
+
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -20,10 +22,16 @@ func (s *Server) handleReadyz(c *fiber.Ctx) error {
 // handleMe is the minimal authenticated route: who is signed in, and until when.
 func (s *Server) handleMe(c *fiber.Ctx) error {
 	sess := currentSession(c)
-	return c.JSON(fiber.Map{
-		"user":      userJSON(sess.User),
-		"sessionId": sess.ID,
-		"expires":   sess.ExpiresAt,
-		"expiresIn": int64(sess.ExpiresAt.Sub(s.sessions.Now()).Seconds()),
+	return c.JSON(meJSON{
+		User: userJSON(sess.User), SessionID: sess.ID, Expires: sess.ExpiresAt,
+		ExpiresIn: int64(sess.ExpiresAt.Sub(s.sessions.Now()).Seconds()),
 	})
+}
+
+// meJSON is the answer of /api/me.
+type meJSON struct {
+	User      apiUser   `json:"user"`
+	SessionID int64     `json:"sessionId"`
+	Expires   time.Time `json:"expires"`
+	ExpiresIn int64     `json:"expiresIn"`
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"log/slog"
 	"net"
 	"strings"
 	"time"
@@ -41,12 +42,15 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	took := time.Since(start)
+	s.observe(c, took)
+	if !s.log.Enabled(c.UserContext(), slog.LevelInfo) {
+		return nil // LOG_LEVEL=warn: no line, and none of its allocations
+	}
 	var userID int64
 	if sess := currentSession(c); sess != nil {
 		userID = sess.UserID
 	}
-	took := time.Since(start)
-	s.observe(c, took)
 	s.log.InfoContext(c.UserContext(), "request",
 		"request_id", requestID(c), "method", c.Method(), "path", c.Path(),
 		"status", c.Response().StatusCode(), "duration_ms", float64(took.Microseconds())/1000,
@@ -98,7 +102,9 @@ func (s *Server) loadSession(c *fiber.Ctx) error {
 		if v.Extended {
 			s.setSessionCookie(c, token, v.Session.ExpiresAt)
 		}
-		s.log.DebugContext(c.UserContext(), "session valid", "session_id", v.Session.ID, "user_id", v.Session.UserID, "extended", v.Extended)
+		if s.log.Enabled(c.UserContext(), slog.LevelDebug) { // spare every request the attributes' allocations
+			s.log.DebugContext(c.UserContext(), "session valid", "session_id", v.Session.ID, "user_id", v.Session.UserID, "extended", v.Extended)
+		}
 	case isNotFound(err):
 		s.log.DebugContext(c.UserContext(), "session cookie refused", "reason", err.Error())
 	default:

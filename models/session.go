@@ -79,9 +79,10 @@ type SessionManager struct {
 // lookupSQL is the per-request query: hand-written and prepared, because
 // bun inlines argument values and PostgreSQL could never reuse a plan. It
 // has no expiry bound (the check is done in Go), so SQLite's STAT4 samples
-// can never make it recompile per value.
-const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, s.ip, s.user_agent,
-	u.email, u.name, u.role, u.created_at, u.updated_at
+// can never make it recompile per value. It reads what a request needs and
+// the session cache holds — no address, agent or user timestamps, which
+// the list queries read where they are shown.
+const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
@@ -89,7 +90,7 @@ WHERE s.token_hash = ?`
 // would otherwise parse each TIMESTAMP column with time.Parse, a third of
 // the lookup's cost; parseStoredTime reads the one format bun writes.
 const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
-	s.ip, s.user_agent, u.email, u.name, u.role, CAST(u.created_at AS TEXT), CAST(u.updated_at AS TEXT)
+	u.email, u.name, u.role
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
@@ -208,7 +209,9 @@ func (m *SessionManager) GetSession(ctx context.Context, token string) (*Session
 
 // GetSessionWithUser is the per-request lookup: one prepared query. It
 // returns the session whether or not it has expired; ErrNotFound for a
-// token never issued (or malformed, without asking the database).
+// token never issued (or malformed, without asking the database). The
+// session comes with its id, user and times, its user with id, email, name
+// and role (lookupSQL says why no more).
 func (m *SessionManager) GetSessionWithUser(ctx context.Context, token string) (*Session, error) {
 	if !WellFormedToken(token) {
 		return nil, Wrap(ErrNotFound, "get session with user")
@@ -223,10 +226,9 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 	s.TokenHash, s.User = hash, u
 	var err error
 	if m.db.Kind == SQLite {
-		var t [5]string
-		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &t[0], &t[1], &t[2],
-			&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &t[3], &t[4])
-		for i, dst := range [5]*time.Time{&s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt, &u.CreatedAt, &u.UpdatedAt} {
+		var t [3]string
+		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &t[0], &t[1], &t[2], &u.Email, &u.Name, &u.Role)
+		for i, dst := range [3]*time.Time{&s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt} {
 			if err != nil {
 				break
 			}
@@ -234,7 +236,7 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 		}
 	} else {
 		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
-			&s.IP, &s.UserAgent, &u.Email, &u.Name, &u.Role, &u.CreatedAt, &u.UpdatedAt)
+			&u.Email, &u.Name, &u.Role)
 	}
 	if err != nil {
 		return nil, Wrap(err, "get session with user")

@@ -102,7 +102,8 @@ func TestGetSessionWithUser_JoinsUser_RefusesMalformedAndUnknownTokens(t *testin
 		if err != nil {
 			t.Fatalf("GetSessionWithUser: %v", err)
 		}
-		if got.ID != s.ID || got.UserID != u.ID || !got.ExpiresAt.Equal(s.ExpiresAt) || got.IP != client.IP {
+		if got.ID != s.ID || got.UserID != u.ID || got.TokenHash != s.TokenHash || !got.ExpiresAt.Equal(s.ExpiresAt) ||
+			!got.CreatedAt.Equal(s.CreatedAt) || !got.LastSeenAt.Equal(s.LastSeenAt) {
 			t.Fatalf("session = %+v, want %+v", got, s)
 		}
 		if got.User == nil || got.User.ID != u.ID || got.User.Email != u.Email || got.User.Name != u.Name || got.User.Role != models.RoleAdmin {

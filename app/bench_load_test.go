@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,7 +42,7 @@ const (
 	benchExpired  = 1_000_000
 	benchTokens   = 1000 // sessions whose cookies wrk rotates through
 	benchFixture  = "v1"
-	benchDuration = "8s"
+	benchDuration = "6s"
 )
 
 type benchRow struct{ db, scenario, figure, value, note string }
@@ -70,20 +72,23 @@ func TestLoadBenchmark(t *testing.T) {
 		dbs = append(dbs, struct{ name, url string }{"postgres", pg})
 	}
 	for _, d := range dbs {
+		if only := os.Getenv("SESSIOND_BENCH_ONLY"); only != "" && only != d.name {
+			continue // SESSIOND_BENCH_ONLY=sqlite or =postgres runs one database
+		}
 		tokens, admin := benchFixtures(t, d.url)
 		lua := writeCookieScript(t, dir, tokens)
 		for _, cache := range []string{"10s", "0"} {
 			srv := startBinary(t, bin, d.url, cache)
-			health := runWrk(t, srv.base+"/healthz", lua)
-			me := runWrk(t, srv.base+"/api/me", lua)
+			health, me, ratios := compareRoutes(t, srv.base, lua)
 			label := "cache on (TTL 10s)"
 			if cache == "0" {
 				label = "cache off"
 			}
 			rows = append(rows,
-				benchRow{d.name, label, "/healthz req/s", fmt.Sprintf("%.0f", health.rps), "p50 " + health.p50},
-				benchRow{d.name, label, "/api/me req/s", fmt.Sprintf("%.0f", me.rps), "p50 " + me.p50},
-				benchRow{d.name, label, "/api/me ÷ /healthz", fmt.Sprintf("%.2f×", me.rps/health.rps), ratioGoal(d.name, cache)},
+				benchRow{d.name, label, "/healthz req/s", fmt.Sprintf("%.0f", health.rps), "p50 " + health.p50 + " (median round)"},
+				benchRow{d.name, label, "/api/me req/s", fmt.Sprintf("%.0f", me.rps), "p50 " + me.p50 + " (median round)"},
+				benchRow{d.name, label, "/api/me ÷ /healthz", fmt.Sprintf("%.2f×", ratios[len(ratios)/2]),
+					fmt.Sprintf("median of %d rounds %s; %s", len(ratios), formatRatios(ratios), ratioGoal(d.name, cache))},
 				benchRow{d.name, label, "server RSS anon after load", srv.rssAnon(), "goal ≤ 150 MiB"},
 			)
 			if cache == "0" {
@@ -317,8 +322,50 @@ var (
 	wrkErr = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
 
-func runWrk(t *testing.T, target, lua string, extra ...string) wrkResult {
-	args := append([]string{"-t2", "-c32", "-d" + benchDuration, "--latency", "-s", lua}, extra...)
+// benchRounds is how many times /healthz and /api/me are each loaded,
+// alternating which goes first, so a slow spell of the machine (another
+// tenant, a database's background work) lands on both and the median
+// ratio of the rounds stays put.
+const benchRounds = 3
+
+// compareRoutes loads /healthz and /api/me in alternating rounds and returns
+// the median round's figures of each and every round's ratio, sorted.
+func compareRoutes(t *testing.T, base, lua string) (health, me wrkResult, ratios []float64) {
+	var hs, ms []wrkResult
+	for i := range benchRounds {
+		var h, m wrkResult
+		if i%2 == 0 {
+			h = runWrk(t, base+"/healthz", lua, false)
+			m = runWrk(t, base+"/api/me", lua, false)
+		} else {
+			m = runWrk(t, base+"/api/me", lua, false)
+			h = runWrk(t, base+"/healthz", lua, false)
+		}
+		hs, ms = append(hs, h), append(ms, m)
+		ratios = append(ratios, m.rps/h.rps)
+	}
+	byRPS := func(a, b wrkResult) int { return cmp.Compare(a.rps, b.rps) }
+	slices.SortFunc(hs, byRPS)
+	slices.SortFunc(ms, byRPS)
+	slices.Sort(ratios)
+	return hs[len(hs)/2], ms[len(ms)/2], ratios
+}
+
+func formatRatios(r []float64) string {
+	parts := make([]string, len(r))
+	for i, x := range r {
+		parts[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(parts, "/")
+}
+
+// runWrk loads target with wrk: 32 connections on two threads, or with
+// one connection on one thread (an admin clicking) when single is set.
+func runWrk(t *testing.T, target, lua string, single bool) wrkResult {
+	args := []string{"-t2", "-c32", "-d" + benchDuration, "--latency", "-s", lua}
+	if single {
+		args[0], args[1] = "-t1", "-c1"
+	}
 	out, err := exec.Command("wrk", append(args, target)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("wrk %s: %v\n%s", target, err, out)
@@ -368,11 +415,15 @@ func benchAdminList(t *testing.T, db string, s *benchServer, adminToken string) 
 	if err := json.Unmarshal([]byte(body), &page); err != nil || page.NextCursor == "" {
 		t.Fatalf("no nextCursor on page 9,000: %v %.200s", err, body)
 	}
-	first := runWrk(t, s.base+"/admin/sessions?limit=100", lua)
-	deep := runWrk(t, s.base+"/admin/sessions?limit=100&cursor="+url.QueryEscape(page.NextCursor), lua)
+	// p50 is one admin's wait (one connection); req/s is what 32 at once get.
+	firstURL := s.base + "/admin/sessions?limit=100"
+	deepURL := s.base + "/admin/sessions?limit=100&cursor=" + url.QueryEscape(page.NextCursor)
+	first, firstLoad := runWrk(t, firstURL, lua, true), runWrk(t, firstURL, lua, false)
+	deep, deepLoad := runWrk(t, deepURL, lua, true), runWrk(t, deepURL, lua, false)
 	return []benchRow{
-		{db, "admin list (1M+1M rows)", "first page p50", first.p50, fmt.Sprintf("%.0f req/s", first.rps)},
-		{db, "admin list (1M+1M rows)", "cursor 900k rows deep p50", deep.p50, fmt.Sprintf("%.0f req/s; goal ≤ 3× first, ≤ 5 ms", deep.rps)},
+		{db, "admin list (1M+1M rows)", "first page p50, 1 client", first.p50, fmt.Sprintf("%.0f req/s with 32 clients (p50 %s)", firstLoad.rps, firstLoad.p50)},
+		{db, "admin list (1M+1M rows)", "cursor 900k rows deep p50, 1 client", deep.p50,
+			fmt.Sprintf("%.0f req/s with 32 clients (p50 %s); goal ≤ 3× first, ≤ 5 ms", deepLoad.rps, deepLoad.p50)},
 	}
 }
 
@@ -474,7 +525,7 @@ func printBenchTable(t *testing.T, rows []benchRow) {
 	wrkV, _ := exec.Command("wrk", "-v").CombinedOutput()
 	fmt.Fprintf(&b, "\nmachine: %d CPUs, %s; load average at end %s", runtime.NumCPU(), cpu, strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&b, "\nversions: %s, %s, sessiond %s\n", runtime.Version(), strings.SplitN(string(wrkV), " Copyright", 2)[0], version())
-	fmt.Fprintf(&b, "settings: wrk -t2 -c32 -d%s --latency, random cookie of %d sessions per request (same script for /healthz); "+
+	fmt.Fprintf(&b, "settings: wrk -t2 -c32 -d%s --latency (admin list p50: -t1 -c1), random cookie of %d sessions per request (same script for /healthz); "+
 		"SESSION_UPDATE_AGE 24h, SESSION_TOUCH_INTERVAL 5m, LOG_LEVEL=warn; fixtures %d users, %d live + %d expired sessions\n\n",
 		benchDuration, benchTokens, benchUsers, benchLive, benchExpired)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].db < rows[j].db })

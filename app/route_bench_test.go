@@ -1,0 +1,46 @@
+package app
+
+import (
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"sessiond/models"
+	"sessiond/models/testdb"
+)
+
+// BenchmarkRouteOverhead runs /healthz and /api/me through the whole
+// middleware chain in-process (no network, no load generator), so the cost
+// a session adds to a request shows on its own:
+//
+//	go test ./app -run '^$' -bench RouteOverhead -benchmem
+func BenchmarkRouteOverhead(b *testing.B) {
+	db := testdb.SQLite(b)
+	for _, bc := range []struct{ name, path, cacheTTL string }{
+		{"healthz", "/healthz", "10s"},
+		{"me-cache", "/api/me", "10s"},
+		{"me-nocache", "/api/me", "0"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			a := newTestApp(b, db, map[string]string{"LOG_LEVEL": "error", "SESSION_CACHE_TTL": bc.cacheTTL})
+			u := testdb.CreateUser(b, db, testdb.Name("route-bench-"+bc.name+"-", int(time.Now().UnixNano())), models.RoleUser)
+			c := a.client()
+			c.login(u.Email, "password123")
+			handler := a.srv.Handler().Handler()
+			var req fasthttp.Request
+			req.SetRequestURI(bc.path)
+			req.Header.Set("Accept", "application/json")
+			req.Header.SetCookie(a.srv.cfg.CookieName(), c.cookie())
+			var ctx fasthttp.RequestCtx
+			for b.Loop() {
+				req.CopyTo(&ctx.Request)
+				ctx.Response.Reset()
+				handler(&ctx)
+				if ctx.Response.StatusCode() != 200 {
+					b.Fatalf("%s: %d %s", bc.path, ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+		})
+	}
+}

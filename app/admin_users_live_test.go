@@ -20,7 +20,7 @@ import (
 // force-logged-out user's own browser is sent to /login on its next click.
 func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *testing.T) {
 	db := testdb.SQLite(t)
-	_, base := liveServer(t, db, nil)
+	srv, base := liveServer(t, db, nil)
 	admin := testdb.CreateUser(t, db, "browser-admin@example.com", models.RoleAdmin)
 	victim := testdb.CreateUser(t, db, "victim@example.com", models.RoleUser)
 
@@ -36,38 +36,44 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 		}
 	})
 	var marker, toast, search, rows, path string
-	err := chromedp.Run(ctx,
+	step := func(name string, actions ...chromedp.Action) {
+		t.Helper()
+		if err := chromedp.Run(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v\nserver log:\n%s", name, err, srv.logs.String())
+		}
+	}
+	step("sign in and open the users page",
 		browserLogin(base, admin.Email, "password123"),
 		chromedp.Navigate(base+"/admin/users"),
 		chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__kept = "yes"`, nil),
-
-		// Create a user through the form.
+	)
+	step("create a user through the form",
 		chromedp.SendKeys(`#new-user-name`, "Grace <Hopper>", chromedp.ByQuery),
 		chromedp.SendKeys(`#new-user-email`, "grace@example.com", chromedp.ByQuery),
 		chromedp.SendKeys(`#new-user-password`, "long-enough-pw", chromedp.ByQuery),
 		chromedp.Click(`#user-form button[type=submit]`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#toast .alert-success`, chromedp.ByQuery),
 		chromedp.Text(`#toast`, &toast, chromedp.ByQuery),
-
-		// Search: the URL follows it.
+	)
+	step("search: the URL follows it",
 		chromedp.SendKeys(`#users-q`, "victim", chromedp.ByQuery),
 		chromedp.Poll(`document.querySelectorAll('#users-table tbody tr').length === 1`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate(`location.search`, &search),
-
-		// Force logout, accepting the confirm.
+	)
+	step("force logout, accepting the confirm",
 		chromedp.Click(fmt.Sprintf(`form[action="/admin/users/%d/logout"] button`, victim.ID), chromedp.ByQuery),
 		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Signed victim@example.com out')`, nil, chromedp.WithPollingTimeout(20*time.Second)),
-
-		// Delete, accepting the confirm: the row leaves.
+		// The swapped-in table must have settled before the next click, or
+		// the click can land on a button htmx is replacing.
+		chromedp.Poll(htmxIdle, nil, chromedp.WithPollingTimeout(20*time.Second)),
+	)
+	step("delete, accepting the confirm: the row leaves",
 		chromedp.Click(fmt.Sprintf(`button[hx-delete="/admin/users/%d"]`, victim.ID), chromedp.ByQuery),
 		chromedp.Poll(fmt.Sprintf(`!document.querySelector('#user-%d')`, victim.ID), nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate(`document.querySelector('#users-table').textContent`, &rows),
 		chromedp.Evaluate(`String(window.__kept)`, &marker),
 	)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if os.Getenv("SESSIOND_SCREENSHOT") != "" {
 		var png []byte
 		if err := chromedp.Run(ctx, chromedp.Navigate(base+"/admin/users"), chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
@@ -82,7 +88,7 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 		t.Fatalf("toast=%q search=%q table=%q", toast, search, rows)
 	}
 	// The victim's browser: its next click lands on the sign-in page.
-	err = chromedp.Run(vctx,
+	err := chromedp.Run(vctx,
 		chromedp.Click(`a.brand`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#email`, chromedp.ByQuery),
 		chromedp.Evaluate(`location.pathname`, &path),

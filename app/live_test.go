@@ -66,6 +66,10 @@ func chromiumPath(t testing.TB) string {
 	return ""
 }
 
+// htmxIdle is true once no htmx request, swap or settle is under way: the
+// moment a test may click what the last swap put in.
+const htmxIdle = `!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')`
+
 // newBrowser starts headless Chromium with a fresh profile and returns a
 // context for chromedp actions. Each call is a separate browser, so two
 // calls are two devices with separate cookie jars.

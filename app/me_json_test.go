@@ -1,0 +1,42 @@
+package app
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"sessiond/models"
+)
+
+// TestMeJSON_MatchesEncodingJSON: the hand-written /api/me answer is
+// byte for byte what encoding/json writes for the same values.
+func TestMeJSON_MatchesEncodingJSON(t *testing.T) {
+	now := time.Date(2026, 11, 27, 3, 0, 0, 123456000, time.UTC)
+	for _, name := range []string{
+		"Ada Lovelace", "", `Grace "Amazing" \ Hopper`, "<script>alert(1)</script> & co",
+		"tab\there\nnew\rline\x00\x01\x1f\x7f\b\f", "Zoë 🚀 Ω", "bad \xff\xfe utf8 \xc3", "line\u2028sep\u2029para",
+	} {
+		sess := &models.Session{ID: 42, UserID: 7, ExpiresAt: now.Add(36 * time.Hour),
+			User: &models.User{ID: 7, Name: name, Email: "a+b@example.com", Role: models.RoleAdmin}}
+		want, err := json.Marshal(meJSON{User: userJSON(sess.User), SessionID: sess.ID, Expires: sess.ExpiresAt,
+			ExpiresIn: int64(sess.ExpiresAt.Sub(now).Seconds())})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendMeJSON(nil, sess, now); string(got) != string(want) {
+			t.Errorf("name %q:\n got %s\nwant %s", name, got, want)
+		}
+	}
+}
+
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain", "<&>", "\"\\", "\x00\x1f", "\xff", "\u2028", "é🚀"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); string(got) != string(want) {
+			t.Fatalf("%q: got %s want %s", s, got, want)
+		}
+	})
+}

@@ -122,14 +122,21 @@ func sqliteDSN(path string, readOnly bool) string {
 		"synchronous(NORMAL)",
 		"foreign_keys(1)",
 		"mmap_size(268435456)",
-		"cache_size(-16000)",
 		"temp_store(MEMORY)",
 	} {
 		q.Add("_pragma", p)
 	}
 	if readOnly {
+		// A reader's page cache is emptied after every commit of the writer,
+		// and modernc's SQLite (built with SQLITE_ENABLE_MEMORY_MANAGEMENT)
+		// empties it under the one page-cache mutex of the whole process,
+		// the one the writer takes for every page. A small cache keeps that
+		// short while a cleanup commits chunk after chunk; reads of the
+		// first 256 MB come from mmap (the OS page cache) anyway.
+		q.Add("_pragma", "cache_size(-2000)")
 		q.Add("_pragma", "query_only(1)")
 	} else {
+		q.Add("_pragma", "cache_size(-16000)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,34 +85,38 @@ func TestCleanup1M_LookupLatencyDuringCleanup(t *testing.T) {
 }
 
 // seedBulk inserts n expired and n live sessions with set-based SQL, plus
-// 20,000 live sessions with real tokens for the lookups, returned.
+// 20,000 live sessions with real tokens for the lookups, returned. Expired
+// and live rows alternate and expiries are spread over a month, so the
+// cleanup, deleting in expiry order, touches pages all over the table and
+// its indexes — as sessions that slid and lapsed at different times do,
+// and as the load benchmark's fixtures are.
 func seedBulk(t *testing.T, db *models.DB, userID int64, n int, now time.Time) []string {
 	t.Helper()
 	ctx := context.Background()
 	var q string
 	switch db.Kind {
 	case models.SQLite:
+		ts := func(sign string) string {
+			return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '" + sign + "' || (x % 43200) || ' minutes')"
+		}
 		q = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < ?)
 		INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at)
-		SELECT ? || x, ?, ?, ?, ? FROM c`
+		SELECT 'bulk-' || x, ?, CASE WHEN x % 2 = 0 THEN ` + ts("-") + ` ELSE ` + ts("+") + ` END, ?, ? FROM c`
 	default:
 		q = `INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at)
-		SELECT ? || x, ?, ?, ?, ? FROM generate_series(1, ?) AS x`
+		SELECT 'bulk-' || x, ?, ?::timestamptz + CASE WHEN x % 2 = 0 THEN -1 ELSE 1 END * (x % 43200 + 1) * interval '1 minute', ?, ?
+		FROM generate_series(1, ?) AS x`
 	}
-	for _, kind := range []struct {
-		prefix string
-		exp    time.Time
-	}{{"expired-", now.Add(-time.Hour)}, {"live-", now.Add(24 * time.Hour)}} {
-		created := db.T(kind.exp.Add(-30 * 24 * time.Hour))
-		var err error
-		if db.Kind == models.SQLite {
-			_, err = db.ExecContext(ctx, q, n, kind.prefix, userID, db.T(kind.exp), created, created)
-		} else {
-			_, err = db.ExecContext(ctx, q, kind.prefix, userID, db.T(kind.exp), created, created, n)
-		}
-		if err != nil {
-			t.Fatalf("seed %s: %v", kind.prefix, err)
-		}
+	created := db.T(now.Add(-60 * 24 * time.Hour))
+	var err error
+	if db.Kind == models.SQLite {
+		// x % 43200 = 0 would expire exactly now: start the minutes at 1.
+		_, err = db.ExecContext(ctx, strings.ReplaceAll(q, "(x % 43200)", "(x % 43200 + 1)"), 2*n, userID, db.T(now), db.T(now), created, created)
+	} else {
+		_, err = db.ExecContext(ctx, q, userID, now, created, created, 2*n)
+	}
+	if err != nil {
+		t.Fatalf("seed: %v", err)
 	}
 	tokens := make([]string, 20000)
 	rows := make([]models.Session, 0, 1000)

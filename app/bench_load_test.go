@@ -494,7 +494,16 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 			cmd.Env = s.cmd.Env
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
-			done <- fmt.Sprintf("by the CLI (%v): %s in %s", err, strings.TrimSpace(string(out)), time.Since(start).Round(time.Millisecond))
+			summary := strings.TrimSpace(string(out))
+			for _, line := range strings.Split(summary, "\n") {
+				if strings.HasPrefix(line, "deleted ") {
+					summary = line
+				}
+			}
+			if err != nil {
+				summary = fmt.Sprintf("%v: %s", err, out)
+			}
+			done <- fmt.Sprintf("by the CLI: %s; %s", summary, time.Since(start).Round(time.Millisecond))
 			return
 		}
 		form := url.Values{"action": {"cleanup"}, "_csrf": {string(m[1])}}

@@ -6,20 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
 
-// acceptDialogs says yes to every confirm() (hx-confirm) in the browser.
-func acceptDialogs(ctx context.Context) {
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			go func() { _ = chromedp.Run(ctx, page.HandleJavaScriptDialog(true)) }()
-		}
-	})
+// acceptConfirms answers every confirm() (hx-confirm) in the page with yes
+// and records the questions in window.__asked. Set once after the page
+// loads (htmx never reloads it); native dialogs handled through CDP raced
+// chromedp's own calls and failed runs now and then.
+func acceptConfirms() chromedp.Action {
+	return chromedp.Evaluate(`window.confirm = (q) => { (window.__asked = window.__asked || []).push(q); return true; }`, nil)
 }
 
 // waitJS polls a JavaScript condition until it is true.
@@ -62,7 +60,6 @@ func TestBrowser_AdminConsole_FilterDeleteForceLogoutCleanup_WithoutPageLoads(t 
 	}
 
 	ctx := newBrowser(t)
-	acceptDialogs(ctx)
 	var marker int
 	var expiredBefore string
 	err = chromedp.Run(ctx,
@@ -70,12 +67,14 @@ func TestBrowser_AdminConsole_FilterDeleteForceLogoutCleanup_WithoutPageLoads(t 
 		chromedp.Navigate(base+"/admin/sessions"),
 		chromedp.WaitVisible(`#sessions-table`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__marker = 42`, nil),
+		acceptConfirms(),
 		chromedp.Text(`#stat-expired`, &expiredBefore, chromedp.ByQuery),
 		// Filter by the user: only Victor's rows stay, the URL follows.
 		chromedp.SendKeys(`#filter-q`, "victor", chromedp.ByQuery),
 		chromedp.WaitNotPresent(fmt.Sprintf(`#session-%d`, otherLive.ID), chromedp.ByQuery),
 		waitJS(`location.search.includes("q=victor")`),
 		chromedp.WaitVisible(fmt.Sprintf(`#session-%d`, victimOld.ID), chromedp.ByQuery),
+		waitJS(htmxIdle),
 		// Delete one session: its row leaves, the page stays.
 		chromedp.Click(fmt.Sprintf(`#session-%d button.btn-danger`, victimOld.ID), chromedp.ByQuery),
 		chromedp.WaitNotPresent(fmt.Sprintf(`#session-%d`, victimOld.ID), chromedp.ByQuery),
@@ -96,6 +95,7 @@ func TestBrowser_AdminConsole_FilterDeleteForceLogoutCleanup_WithoutPageLoads(t 
 
 	// Force logout: the victim's remaining (browser) session ends.
 	err = chromedp.Run(ctx,
+		waitJS(htmxIdle),
 		chromedp.Click(`#sessions-table tbody tr button:not(.btn-danger)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#sessions-table .empty`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__marker`, &marker),
@@ -115,14 +115,20 @@ func TestBrowser_AdminConsole_FilterDeleteForceLogoutCleanup_WithoutPageLoads(t 
 
 	// Cleanup: the counts change without a reload.
 	var expiredAfter string
+	var asked int
 	err = chromedp.Run(ctx,
+		waitJS(htmxIdle),
 		chromedp.Click(`#cleanup-button`, chromedp.ByQuery),
 		waitJS(`document.querySelector("#stat-expired").textContent.trim() === "0"`),
 		chromedp.Text(`#stat-expired`, &expiredAfter, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__marker`, &marker),
+		chromedp.Evaluate(`(window.__asked || []).length`, &asked),
 	)
 	if err != nil || marker != 42 || expiredAfter != "0" {
 		t.Fatalf("cleanup: %v, expired %q, marker %d", err, expiredAfter, marker)
+	}
+	if asked != 2 {
+		t.Fatalf("%d confirms asked, want 2 (force logout, cleanup)", asked)
 	}
 	if n := countRows(t, db, "sessions", "expires_at <= ?", db.T(time.Now())); n != 0 {
 		t.Fatalf("%d expired sessions left", n)

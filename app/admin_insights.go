@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -66,31 +65,17 @@ type insightsView struct {
 // fine, and every admin opening the sessions page does not re-read 30 days.
 const insightsTTL = 30 * time.Second
 
-// insightsCache holds the last figures read.
-type insightsCache struct {
-	mu  sync.Mutex
-	at  time.Time
-	val *models.Insights
-}
-
-func (ic *insightsCache) get(ctx context.Context, s *Server) (*models.Insights, error) {
-	ic.mu.Lock()
-	defer ic.mu.Unlock()
-	if ic.val != nil && time.Since(ic.at) < insightsTTL {
-		return ic.val, nil
-	}
-	v, err := models.ReadInsights(ctx, s.db, s.sessions.Now(), insightDays, insightTop)
-	if err != nil {
-		return nil, err
-	}
-	ic.val, ic.at = v, time.Now()
-	return v, nil
+// readInsights is models.ReadInsights, at most insightsTTL old.
+func (s *Server) readInsights(ctx context.Context) (*models.Insights, error) {
+	return s.insights.get(insightsTTL, func() (*models.Insights, error) {
+		return models.ReadInsights(ctx, s.db, s.sessions.Now(), insightDays, insightTop)
+	})
 }
 
 // handleInsights is the dashboard's picture: sign-ins and active sessions
 // per day over 30 days and the users with the most sessions.
 func (s *Server) handleInsights(c *fiber.Ctx) error {
-	ins, err := s.insights.get(c.UserContext(), s)
+	ins, err := s.readInsights(c.UserContext())
 	if err != nil {
 		return err
 	}

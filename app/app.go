@@ -28,7 +28,6 @@ type Server struct {
 	cfg      Config
 	db       *models.DB
 	sessions *models.SessionManager
-	cache    *models.SessionCache // nil when SESSION_CACHE_TTL=0
 	log      *slog.Logger
 	app      *fiber.App
 	views    *html.Engine
@@ -39,7 +38,7 @@ type Server struct {
 	setup    setupGate
 	metrics  *metrics
 	jobs     *jobs.Scheduler
-	insights insightsCache
+	insights memo[*models.Insights]
 	figures  figures
 
 	beforeCleanup func(trigger string) // test seam, see Options
@@ -63,8 +62,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	// The cache hangs off the DB so that every revocation in models (the
 	// session manager and the user functions alike) drops from it.
-	cache := models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries)
-	db.SetSessionCache(cache)
+	db.SetSessionCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
 	if err != nil {
 		return nil, err
@@ -76,7 +74,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		}
 	}
 	s := &Server{
-		cfg: cfg, db: db, sessions: sessions, cache: cache, log: logger, secret: []byte(secret),
+		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
 	}
 	s.metrics = newMetrics(s)

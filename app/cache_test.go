@@ -21,18 +21,7 @@ import (
 func TestTwoInstances_RevokeThroughB_ARefusesTheCookieWithinOneSecond(t *testing.T) {
 	dsn := testdb.PostgresURL(t)
 	ctx := context.Background()
-	open := func() *models.DB {
-		db, err := models.Open(ctx, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := models.Migrate(ctx, db); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	dbA, dbB := open(), open()
+	dbA, dbB := testdb.Open(t, dsn), testdb.Open(t, dsn)
 	env := func() map[string]string { return map[string]string{"SESSION_CACHE_TTL": "1h", "LOG_LEVEL": "warn"} }
 	a, _ := liveServer(t, dbA, env())
 	b, _ := liveServer(t, dbB, env())
@@ -44,7 +33,7 @@ func TestTwoInstances_RevokeThroughB_ARefusesTheCookieWithinOneSecond(t *testing
 	if !ca.signedIn() || !ca.signedIn() {
 		t.Fatal("not signed in through A")
 	}
-	if a.srv.cache.Len() == 0 || a.srv.cache.Hits.Load() == 0 {
+	if a.srv.db.SessionCache().Len() == 0 || a.srv.db.SessionCache().Hits.Load() == 0 {
 		t.Fatal("A did not cache the session: the test would prove nothing")
 	}
 
@@ -80,7 +69,7 @@ func TestSameInstance_Logout_RefusesTheCookieAtOnce(t *testing.T) {
 		u := testdb.CreateUser(t, db, "cached-logout@example.com", models.RoleUser)
 		c := a.client()
 		c.login(u.Email, "password123")
-		if !c.signedIn() || a.srv.cache.Len() == 0 {
+		if !c.signedIn() || a.srv.db.SessionCache().Len() == 0 {
 			t.Fatal("session not cached")
 		}
 		stolen := c.cookie()

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -85,10 +84,8 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 // instance and survive restarts, but retention pruning lowers them, which
 // Prometheus reads as a counter reset (rate() stays right between prunes).
 type dbCollector struct {
-	s  *Server
-	mu sync.Mutex
-	at time.Time
-	f  *models.Figures
+	s    *Server
+	memo memo[*models.Figures]
 }
 
 var (
@@ -110,32 +107,23 @@ func (d *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// figures returns the cached figures, refreshing them when older than the
-// TTL; on a database error the last good figures are served.
+// figures returns the figures at most figuresTTL old; on a database error
+// the last good figures are served, reported as not up.
 func (d *dbCollector) figures() (*models.Figures, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	now := time.Now()
-	if d.f != nil && now.Sub(d.at) < figuresTTL {
-		return d.f, true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	f, err := models.ReadFigures(ctx, d.s.db, d.s.sessions.Now())
+	f, err := d.memo.get(figuresTTL, func() (*models.Figures, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return models.ReadFigures(ctx, d.s.db, d.s.sessions.Now())
+	})
 	if err != nil {
 		d.s.log.Warn("metrics: read figures", "error", err)
-		return d.f, false
+		return f, false
 	}
-	d.f, d.at = f, now
 	return f, true
 }
 
 // reset drops the cache (tests compare figures with the database at once).
-func (d *dbCollector) reset() {
-	d.mu.Lock()
-	d.f = nil
-	d.mu.Unlock()
-}
+func (d *dbCollector) reset() { d.memo.forget() }
 
 func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	f, ok := d.figures()

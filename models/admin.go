@@ -141,7 +141,7 @@ func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (
 		out.Total = *f.KnownTotal
 		return out, nil
 	}
-	total, err := countSessions(ctx, db, f, now)
+	total, err := CountSessions(ctx, db, f, now)
 	if err != nil {
 		return nil, err
 	}
@@ -166,12 +166,16 @@ func applySessionFilter(db *DB, q *bun.SelectQuery, f SessionFilter, now time.Ti
 	return q
 }
 
-// countSessions is the list's total. Unfiltered on a large PostgreSQL
+// Unfiltered reports whether f selects every session (paging aside).
+func (f SessionFilter) Unfiltered() bool {
+	return f.UserID == 0 && f.Q == "" && (f.Status == "" || f.Status == StatusAll)
+}
+
+// CountSessions is the list's total. Unfiltered on a large PostgreSQL
 // table it is the planner's estimate (an exact COUNT(*) of a million rows
 // per page view is what keyset paging exists to avoid).
-func countSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (int, error) {
-	unfiltered := f.UserID == 0 && f.Q == "" && (f.Status == "" || f.Status == StatusAll)
-	if unfiltered && db.Kind == Postgres {
+func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (int, error) {
+	if f.Unfiltered() && db.Kind == Postgres {
 		var est float64
 		err := db.Read.NewRaw("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass('sessions')").Scan(ctx, &est)
 		if err == nil && est >= estimateAbove {

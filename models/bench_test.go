@@ -129,14 +129,7 @@ func BenchmarkAuthenticateNoCache(b *testing.B) {
 func BenchmarkPostgresValidationVsBarePgx(b *testing.B) {
 	url := testdb.PostgresURL(b)
 	ctx := context.Background()
-	db, err := models.Open(ctx, url)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := models.Migrate(ctx, db); err != nil {
-		b.Fatal(err)
-	}
+	db := testdb.Open(b, url)
 	m := newManager(b, db, models.DefaultPolicy, nil)
 	tok := benchSession(b, db, m)
 	b.Run("authenticate", func(b *testing.B) {

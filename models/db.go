@@ -53,28 +53,35 @@ func (db *DB) SetSessionCache(c *SessionCache) { db.cache = c }
 // SessionCache is the cache in use, nil when there is none.
 func (db *DB) SessionCache() *SessionCache { return db.cache }
 
-// notifyRevoked tells every instance on this PostgreSQL to drop what msgs
-// name (see SessionCache.Apply). Sent inside tx, NOTIFY is delivered only at
-// commit, so no instance drops before the change is visible. SQLite has no
-// other instance to tell.
-func (db *DB) notifyRevoked(ctx context.Context, tx bun.IDB, msgs ...string) error {
-	if db.Kind != Postgres {
-		return nil
-	}
-	for _, m := range msgs {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
+// revoking runs fn in a transaction as a revocation: what fn's messages
+// name (see SessionCache.Apply) is announced to every instance on this
+// PostgreSQL by NOTIFY inside the transaction — delivered only at commit,
+// so no instance drops before the change is visible — and dropped from this
+// process's cache once committed. Every revocation goes through it.
+func (db *DB) revoking(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) (msgs []string, err error)) error {
+	var msgs []string
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if msgs, err = fn(ctx, tx); err != nil {
 			return err
 		}
+		if db.Kind != Postgres {
+			return nil // SQLite has no other instance to tell
+		}
+		for _, m := range msgs {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return nil
-}
-
-// dropCached applies revocations to this process's cache; callers run it
-// after commit.
-func (db *DB) dropCached(msgs ...string) {
 	for _, m := range msgs {
 		db.cache.Apply(m)
 	}
+	return nil
 }
 
 func userMsg(id int64) string    { return revokeUser + strconv.FormatInt(id, 10) }

@@ -53,6 +53,18 @@ type Policy struct {
 	TouchInterval    time.Duration // last_seen_at/ip/user_agent at most this often
 }
 
+// due is what a session with these times needs at now: refused (expired,
+// or past its absolute lifetime), an extension (updateAge has passed since
+// the last one) or a touch (the touch interval has passed since it was last
+// seen). Validate acts on it; a cached session answers a request only when
+// it is due nothing.
+func (p Policy) due(expires, created, seen, now time.Time) (refuse, extend, touch bool) {
+	refuse = !expires.After(now) || (p.AbsoluteLifetime > 0 && !created.Add(p.AbsoluteLifetime).After(now))
+	extend = !expires.Add(-p.MaxAge).Add(p.UpdateAge).After(now)
+	touch = now.Sub(seen) >= p.TouchInterval
+	return refuse, extend, touch
+}
+
 // DefaultPolicy is Auth.js's: 30 days, extended at most daily.
 var DefaultPolicy = Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 24 * time.Hour, TouchInterval: 5 * time.Minute}
 
@@ -288,50 +300,44 @@ func (m *SessionManager) DeleteUserSession(ctx context.Context, userID, id int64
 }
 
 func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind string, a Audit) (*Session, error) {
-	var gone *Session
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		s := new(Session)
-		q := tx.NewDelete().Model(s).Where("id = ?", id)
+	gone := new(Session)
+	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
+		q := tx.NewDelete().Model(gone).Where("id = ?", id)
 		if ownerID != 0 {
 			q = q.Where("user_id = ?", ownerID)
 		}
 		if err := q.Returning("*").Scan(ctx); err != nil {
-			return err
+			return nil, err
 		}
-		gone = s
-		if err := m.db.notifyRevoked(ctx, tx, s.TokenHash); err != nil {
-			return err
-		}
-		return RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, ""))
+		return []string{gone.TokenHash}, RecordEvent(ctx, tx, a.event(kind, m.Now(), gone.ID, gone.UserID, ""))
 	})
 	if err != nil {
 		return nil, Wrap(err, "delete session")
 	}
-	m.db.dropCached(gone.TokenHash)
 	return gone, nil
 }
 
 func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, kind string, a Audit) (int, error) {
-	var hashes []string
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	n := 0
+	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		var gone []Session
 		if err := tx.NewDelete().Model(&gone).Where(where, arg).Returning("id, user_id, token_hash").Scan(ctx); err != nil && err != sql.ErrNoRows {
-			return err
+			return nil, err
 		}
-		hashes = hashes[:0]
+		hashes := make([]string, 0, len(gone))
 		for _, s := range gone {
 			hashes = append(hashes, s.TokenHash)
 			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		return m.db.notifyRevoked(ctx, tx, hashes...)
+		n = len(gone)
+		return hashes, nil
 	})
 	if err != nil {
 		return 0, Wrap(err, "delete session")
 	}
-	m.db.dropCached(hashes...)
-	return len(hashes), nil
+	return n, nil
 }
 
 // DeleteUserSessions ends every session of a user (force logout) and
@@ -343,21 +349,17 @@ func (m *SessionManager) DeleteUserSessions(ctx context.Context, userID int64, a
 // DeleteUserSessionsExcept ends every session of the user but keepID.
 func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, keepID int64, kind string, a Audit) (int, error) {
 	n := 0
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	// The kept session is dropped from caches too; its next request reloads it.
+	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		var err error
 		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
-			return err
+			return nil, err
 		}
-		if err := m.db.notifyRevoked(ctx, tx, userMsg(userID)); err != nil {
-			return err
-		}
-		return RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
+		return []string{userMsg(userID)}, RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
 	})
 	if err != nil {
 		return 0, Wrap(err, "delete user sessions")
 	}
-	// The kept session is dropped too; its next request reloads it.
-	m.db.dropCached(userMsg(userID))
 	return n, nil
 }
 
@@ -426,15 +428,15 @@ type Validation struct {
 // resurrects a deleted row. ErrNotFound means "not signed in".
 func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Validation, error) {
 	now := m.Now()
-	if s.Expired(now) || (m.policy.AbsoluteLifetime > 0 && !s.CreatedAt.Add(m.policy.AbsoluteLifetime).After(now)) {
+	refuse, extendDue, touch := m.policy.due(s.ExpiresAt, s.CreatedAt, s.LastSeenAt, now)
+	if refuse {
 		return Validation{}, Wrap(ErrNotFound, "session expired")
 	}
 	newExp := s.ExpiresAt
-	if !s.ExpiresAt.Add(-m.policy.MaxAge).Add(m.policy.UpdateAge).After(now) {
+	if extendDue {
 		newExp = m.newExpiry(s.CreatedAt, now)
 	}
-	extend := newExp.After(s.ExpiresAt)
-	touch := now.Sub(s.LastSeenAt) >= m.policy.TouchInterval
+	extend := newExp.After(s.ExpiresAt) // the absolute cap may leave nothing to extend
 	if !extend && !touch {
 		return Validation{Session: s}, nil
 	}
@@ -481,18 +483,14 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 	if err != nil {
 		return "", err
 	}
-	err = m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		res, err := tx.NewUpdate().Model((*Session)(nil)).Set("token_hash = ?", HashToken(token)).
 			Where("id = ?", sessionID).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
-		if err := affectedOne(res, err, "rotate session token"); err != nil {
-			return err
-		}
-		return m.db.notifyRevoked(ctx, tx, sessionMsg(sessionID))
+		return []string{sessionMsg(sessionID)}, affectedOne(res, err, "rotate session token")
 	})
 	if err != nil {
 		return "", err
 	}
-	m.db.dropCached(sessionMsg(sessionID))
 	return token, nil
 }
 
@@ -518,7 +516,7 @@ func (m *SessionManager) Authenticate(ctx context.Context, token string, c Clien
 		}
 	}
 	gen := cache.Generation()
-	s, err := m.GetSessionWithUserByHash(ctx, hex.EncodeToString(key[:]))
+	s, err := m.GetSessionWithUserByHash(ctx, hashString(&key))
 	if err != nil {
 		return Validation{}, err
 	}
@@ -532,16 +530,6 @@ func (m *SessionManager) Authenticate(ctx context.Context, token string, c Clien
 // fresh reports whether a cached session may answer a request at now
 // without the database: Validate would neither refuse it nor write.
 func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
-	t := now.UnixMicro()
-	if e.expires <= t {
-		return false
-	}
-	p := m.policy
-	if p.AbsoluteLifetime > 0 && e.created+p.AbsoluteLifetime.Microseconds() <= t {
-		return false
-	}
-	if e.expires-p.MaxAge.Microseconds()+p.UpdateAge.Microseconds() <= t {
-		return false // extension due
-	}
-	return t-e.seen < p.TouchInterval.Microseconds()
+	refuse, extend, touch := m.policy.due(time.UnixMicro(e.expires), time.UnixMicro(e.created), time.UnixMicro(e.seen), now)
+	return !refuse && !extend && !touch
 }

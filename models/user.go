@@ -117,25 +117,21 @@ func CountAdmins(ctx context.Context, db bun.IDB) (int, error) {
 // ended. Unknown id is ErrNotFound.
 func DeleteUser(ctx context.Context, db *DB, id int64, a Audit, now time.Time) (int, error) {
 	var ended int
-	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		n, err := tx.NewSelect().Model((*Session)(nil)).Where("user_id = ?", id).Count(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res, err := tx.NewDelete().Model((*User)(nil)).Where("id = ?", id).Exec(ctx)
 		if err := affectedOne(res, err, "delete user"); err != nil {
-			return err
+			return nil, err
 		}
 		ended = int(n)
-		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
-			return err
-		}
-		return RecordEvent(ctx, tx, a.event(EventUserDeleted, now, 0, id, fmt.Sprintf("sessions=%d", ended)))
+		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventUserDeleted, now, 0, id, fmt.Sprintf("sessions=%d", ended)))
 	})
 	if err != nil {
 		return 0, Wrap(err, "delete user")
 	}
-	db.dropCached(userMsg(id))
 	return ended, nil
 }
 
@@ -147,24 +143,20 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 		return 0, Invalid("role", "must be user or admin")
 	}
 	var ended int
-	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err := db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		res, err := tx.NewUpdate().Model((*User)(nil)).Set("role = ?", role).Set("updated_at = ?", now).
 			Where("id = ?", id).Exec(ctx)
 		if err := affectedOne(res, err, "set role"); err != nil {
-			return err
+			return nil, err
 		}
 		if ended, err = deleteUserSessions(ctx, tx, id, 0); err != nil {
-			return err
+			return nil, err
 		}
-		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
-			return err
-		}
-		return RecordEvent(ctx, tx, a.event(EventUserRoleChanged, now, 0, id, fmt.Sprintf("role=%s sessions=%d", role, ended)))
+		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventUserRoleChanged, now, 0, id, fmt.Sprintf("role=%s sessions=%d", role, ended)))
 	})
 	if err != nil {
 		return 0, Wrap(err, "set role")
 	}
-	db.dropCached(userMsg(id))
 	return ended, nil
 }
 
@@ -176,24 +168,20 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 		return 0, err
 	}
 	var ended int
-	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	err = db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		res, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Set("updated_at = ?", now).
 			Where("id = ?", id).Exec(ctx)
 		if err := affectedOne(res, err, "set password"); err != nil {
-			return err
+			return nil, err
 		}
 		if ended, err = deleteUserSessions(ctx, tx, id, keepSessionID); err != nil {
-			return err
+			return nil, err
 		}
-		if err := db.notifyRevoked(ctx, tx, userMsg(id)); err != nil {
-			return err
-		}
-		return RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))
+		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))
 	})
 	if err != nil {
 		return 0, Wrap(err, "set password")
 	}
-	db.dropCached(userMsg(id))
 	return ended, nil
 }
 

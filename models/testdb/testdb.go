@@ -32,7 +32,7 @@ func Each(t *testing.T, fn func(t *testing.T, db *models.DB)) {
 func SQLite(t testing.TB) *models.DB {
 	t.Helper()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "test.db")
-	return open(t, url)
+	return Open(t, url)
 }
 
 // SQLiteURL returns a fresh SQLite URL without opening it (for tests that
@@ -44,7 +44,7 @@ func SQLiteURL(t testing.TB) string {
 // Postgres opens a migrated database in a new schema, dropped at the end.
 func Postgres(t testing.TB) *models.DB {
 	t.Helper()
-	return open(t, PostgresURL(t))
+	return Open(t, PostgresURL(t))
 }
 
 // PostgresURL creates a new empty schema and returns a URL whose
@@ -91,7 +91,10 @@ func PostgresURL(t testing.TB) string {
 	return u.String()
 }
 
-func open(t testing.TB, url string) *models.DB {
+// Open opens and migrates the database at url, closed when the test ends:
+// a second connection pool to a database a test already has, as another
+// instance would open it.
+func Open(t testing.TB, url string) *models.DB {
 	t.Helper()
 	ctx := context.Background()
 	db, err := models.Open(ctx, url)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -458,39 +459,58 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 	if err := os.WriteFile(targets, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	attack := func() (p99 string, errs string) {
-		cmd := exec.Command("sh", "-c", fmt.Sprintf("%s attack -rate=2000 -duration=6s -targets=%s | %s report", vegeta, targets, vegeta))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("vegeta: %v\n%s", err, out)
+	// attack runs lookups at 2,000/s for d, or (d = 0) until stop yields.
+	attack := func(d time.Duration, stop <-chan string) (p99, success, stopped string) {
+		results := filepath.Join(filepath.Dir(vegeta), "..", "results.bin")
+		cmd := exec.Command(vegeta, "attack", "-rate=2000", "-duration="+d.String(), "-targets="+targets, "-output="+results)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("vegeta: %v", err)
 		}
-		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		if stop != nil {
+			stopped = <-stop
+			_ = cmd.Process.Signal(os.Interrupt) // vegeta stops and writes what it has
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("vegeta attack: %v\n%s", err, stderr.Bytes())
+		}
+		out, err := exec.Command(vegeta, "report", results).CombinedOutput()
+		if err != nil {
+			t.Fatalf("vegeta report: %v\n%s", err, out)
+		}
+		sc := bufio.NewScanner(bytes.NewReader(out))
 		for sc.Scan() {
 			line := sc.Text()
 			if strings.HasPrefix(line, "Latencies") {
 				f := strings.Fields(line)
 				p99 = strings.TrimSuffix(f[len(f)-2], ",")
 			}
+			if strings.HasPrefix(line, "Requests") {
+				f := strings.Fields(line)
+				success = strings.TrimSuffix(f[len(f)-3], ",") + " lookups, "
+			}
 			if strings.HasPrefix(line, "Success") {
-				errs = strings.TrimSpace(strings.SplitN(line, "]", 2)[1])
+				success += strings.TrimSpace(strings.SplitN(line, "]", 2)[1])
 			}
 		}
-		return p99, errs
+		return p99, success, stopped
 	}
-	before, _ := attack()
+	before, _, _ := attack(10*time.Second, nil)
 	done := make(chan string, 1)
 	go func() {
 		if viaCLI {
-			cmd := exec.Command(s.cmd.Path, "sessions", "cleanup")
+			cmd := exec.Command(s.cmd.Path, "sessions", "cleanup", "--verbose")
 			cmd.Env = s.cmd.Env
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
-			summary := strings.TrimSpace(string(out))
-			for _, line := range strings.Split(summary, "\n") {
-				if strings.HasPrefix(line, "deleted ") {
-					summary = line
+			var kept []string // the priority and the total, not each chunk
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if strings.HasPrefix(line, "deleted ") || strings.HasPrefix(line, "running at ") {
+					kept = append(kept, line)
 				}
 			}
+			summary := strings.Join(kept, ", ")
 			if err != nil {
 				summary = fmt.Sprintf("%v: %s", err, out)
 			}
@@ -513,8 +533,8 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 		resp.Body.Close()
 		done <- fmt.Sprintf("%d %s in %s", resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
 	}()
-	during, success := attack()
-	result := <-done
+	// During: from the cleanup's start to its end, however long it takes.
+	during, success, result := attack(0, done)
 	pb, _ := time.ParseDuration(before)
 	pd, _ := time.ParseDuration(during)
 	ratio := "?"

@@ -2,4 +2,6 @@
 
 package app
 
-const wantPriority = "normal"
+// cleanupPriorities are the priorities the CLI's cleanup may report on
+// this OS.
+var cleanupPriorities = []string{"normal"}

@@ -42,10 +42,7 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 		chromedp.Navigate(base+"/admin/users"),
 		chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__kept = "yes"`, nil),
-		// Confirms are answered in the page (it never reloads, so this stays):
-		// a native dialog raced chromedp's own calls and failed the run now
-		// and then with "Inspected target navigated or closed".
-		chromedp.Evaluate(`window.confirm = (q) => { (window.__asked = window.__asked || []).push(q); return true; }`, nil),
+		acceptConfirms(),
 	)
 	step("create a user through the form",
 		chromedp.SendKeys(`#new-user-name`, "Grace <Hopper>", chromedp.ByQuery),

@@ -33,14 +33,6 @@ func (s *Server) handleMe(c *fiber.Ctx) error {
 	return c.Send(appendMeJSON(make([]byte, 0, 256), sess, s.sessions.Now()))
 }
 
-// meJSON is the answer of /api/me, as encoding/json would write it.
-type meJSON struct {
-	User      apiUser   `json:"user"`
-	SessionID int64     `json:"sessionId"`
-	Expires   time.Time `json:"expires"`
-	ExpiresIn int64     `json:"expiresIn"`
-}
-
 func appendMeJSON(b []byte, sess *models.Session, now time.Time) []byte {
 	u := sess.User
 	b = append(b, `{"user":{"id":`...)

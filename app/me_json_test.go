@@ -8,6 +8,15 @@ import (
 	"sessiond/models"
 )
 
+// meJSON is the answer of /api/me as encoding/json writes it: what
+// appendMeJSON must match.
+type meJSON struct {
+	User      apiUser   `json:"user"`
+	SessionID int64     `json:"sessionId"`
+	Expires   time.Time `json:"expires"`
+	ExpiresIn int64     `json:"expiresIn"`
+}
+
 // TestMeJSON_MatchesEncodingJSON: the hand-written /api/me answer is
 // byte for byte what encoding/json writes for the same values.
 func TestMeJSON_MatchesEncodingJSON(t *testing.T) {

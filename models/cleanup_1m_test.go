@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,7 +96,8 @@ func seedBulk(t *testing.T, db *models.DB, userID int64, n int, now time.Time) [
 	switch db.Kind {
 	case models.SQLite:
 		ts := func(sign string) string {
-			return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '" + sign + "' || (x % 43200) || ' minutes')"
+			// x % 43200 = 0 would expire exactly now: the minutes start at 1.
+			return "strftime('%Y-%m-%d %H:%M:%S+00:00', ?, '" + sign + "' || (x % 43200 + 1) || ' minutes')"
 		}
 		q = `WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < ?)
 		INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at)
@@ -110,8 +110,7 @@ func seedBulk(t *testing.T, db *models.DB, userID int64, n int, now time.Time) [
 	created := db.T(now.Add(-60 * 24 * time.Hour))
 	var err error
 	if db.Kind == models.SQLite {
-		// x % 43200 = 0 would expire exactly now: start the minutes at 1.
-		_, err = db.ExecContext(ctx, strings.ReplaceAll(q, "(x % 43200)", "(x % 43200 + 1)"), 2*n, userID, db.T(now), db.T(now), created, created)
+		_, err = db.ExecContext(ctx, q, 2*n, userID, db.T(now), db.T(now), created, created)
 	} else {
 		_, err = db.ExecContext(ctx, q, userID, now, created, created, 2*n)
 	}

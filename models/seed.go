@@ -144,11 +144,8 @@ func seedChunk(ctx context.Context, db *DB, tx bun.Tx, rng *rand.Rand, users []i
 		}
 		args = args[:0]
 		for j := 0; j < rows; j++ {
-			s := seedSession(rng, users, hashSeed, from+i+j, now, o)
-			if !s.ExpiresAt.After(now) {
-				res.Expired++
-			}
-			args = append(args, s.TokenHash, s.UserID, db.T(s.ExpiresAt), db.T(s.CreatedAt), db.T(s.LastSeenAt), s.IP, s.UserAgent)
+			row := seedRow(db, rng, users, hashSeed, from+i+j, now, o, res)
+			args = append(args, row[:]...)
 		}
 		if _, err := st.ExecContext(ctx, args...); err != nil {
 			return err
@@ -165,11 +162,7 @@ func seedChunk(ctx context.Context, db *DB, tx bun.Tx, rng *rand.Rand, users []i
 func seedChunkJSON(ctx context.Context, db *DB, rng *rand.Rand, users []int64, hashSeed []byte, from, n int, now time.Time, o SeedOptions, res *SeedResult) error {
 	rows := make([][seedColumns]any, n)
 	for i := range rows {
-		s := seedSession(rng, users, hashSeed, from+i, now, o)
-		if !s.ExpiresAt.After(now) {
-			res.Expired++
-		}
-		rows[i] = [seedColumns]any{s.TokenHash, s.UserID, db.T(s.ExpiresAt), db.T(s.CreatedAt), db.T(s.LastSeenAt), s.IP, s.UserAgent}
+		rows[i] = seedRow(db, rng, users, hashSeed, from+i, now, o, res)
 	}
 	data, err := json.Marshal(rows)
 	if err != nil {
@@ -178,6 +171,16 @@ func seedChunkJSON(ctx context.Context, db *DB, rng *rand.Rand, users []int64, h
 	_, err = db.DB.DB.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, created_at, last_seen_at, ip, user_agent)
 SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 FROM json_each(?)`, string(data))
 	return err
+}
+
+// seedRow is session n in the columns of seedInsertSQL, counted in res
+// when it is already expired.
+func seedRow(db *DB, rng *rand.Rand, users []int64, hashSeed []byte, n int, now time.Time, o SeedOptions, res *SeedResult) [seedColumns]any {
+	s := seedSession(rng, users, hashSeed, n, now, o)
+	if !s.ExpiresAt.After(now) {
+		res.Expired++
+	}
+	return [seedColumns]any{s.TokenHash, s.UserID, db.T(s.ExpiresAt), db.T(s.CreatedAt), db.T(s.LastSeenAt), s.IP, s.UserAgent}
 }
 
 func seedInsertSQL(rows int) string {

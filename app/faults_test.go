@@ -161,6 +161,10 @@ func TestFault_PostgresBackendsTerminated_NoFiveHundred_AndRecovers(t *testing.T
 	}
 }
 
+// Every kind of write waits for a lock another process holds too long:
+// a sign-in (create), a request whose session is due a refresh (with
+// SESSION_UPDATE_AGE=0 each one is) and a sign-out (a revocation). Each
+// gets 503, changes nothing, and works once the lock is gone.
 func TestFault_SQLiteLockHeldPastBusyTimeout_Returns503_ThenRecovers(t *testing.T) {
 	path := strings.TrimPrefix(testdb.SQLiteURL(t), "sqlite:")
 	db, err := models.Open(context.Background(), "sqlite:"+path)
@@ -171,8 +175,11 @@ func TestFault_SQLiteLockHeldPastBusyTimeout_Returns503_ThenRecovers(t *testing.
 	if _, err := models.Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	a := newTestApp(t, db, nil)
+	a := newTestApp(t, db, map[string]string{"SESSION_UPDATE_AGE": "0"})
 	user := testdb.CreateUser(t, db, "locked@example.com", models.RoleUser)
+	in := a.client()
+	in.login(user.Email, "password123")
+	in.page("/account")
 	c := a.client()
 	c.page("/login")
 
@@ -188,15 +195,32 @@ func TestFault_SQLiteLockHeldPastBusyTimeout_Returns503_ThenRecovers(t *testing.
 	if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
 		t.Fatal(err)
 	}
-	resp := c.form("/login", url.Values{"email": {user.Email}, "password": {"password123"}})
-	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "locked") {
-		t.Fatalf("sign-in while the database is locked: %d %s", resp.StatusCode, body)
+	for _, w := range []struct {
+		name string
+		send func() *http.Response
+	}{
+		{"sign-in", func() *http.Response {
+			return c.form("/login", url.Values{"email": {user.Email}, "password": {"password123"}})
+		}},
+		{"sign-out", func() *http.Response { return in.api("POST", "/logout", nil) }}, // no refresh due yet
+		{"refresh", func() *http.Response {
+			a.clock.Advance(time.Minute) // in's session is due an extension
+			return in.api("GET", "/api/me", nil)
+		}},
+	} {
+		resp := w.send()
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "locked") {
+			t.Errorf("%s while the database is locked: %d %s", w.name, resp.StatusCode, body)
+		}
 	}
 	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
 	conn.Close()
+	if !in.signedIn() {
+		t.Error("the failed sign-out ended the session anyway")
+	}
 	c.login(user.Email, "password123")
 }
 

@@ -76,7 +76,7 @@ func (db *DB) revoking(ctx context.Context, fn func(ctx context.Context, tx bun.
 		return nil
 	})
 	if err != nil {
-		return err
+		return Wrap(err, "revoke")
 	}
 	for _, m := range msgs {
 		db.cache.Apply(m)

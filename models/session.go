@@ -464,7 +464,7 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Va
 		return RecordEvent(ctx, tx, Audit{ActorID: s.UserID, IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
 	})
 	if err != nil {
-		return Validation{}, err
+		return Validation{}, Wrap(err, "refresh session")
 	}
 	if extend {
 		m.ExtendWrites.Add(1)

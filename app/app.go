@@ -160,7 +160,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	})
 	defer revocations.Close()
 	errc := make(chan error, 1)
-	go func() { errc <- s.app.Listener(ln) }()
+	go func() { errc <- s.app.Listener(steadyListener{ln, s.log}) }()
 	select {
 	case err := <-errc:
 		return err

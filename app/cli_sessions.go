@@ -52,16 +52,10 @@ func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args [
 	}
 	opt := cleanupOptions(cfg, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"}, onChunk)
 	opt.DryRun = *dryRun
-	// Beside a server the cleanup is background work: its thread yields
-	// the CPU to anything else that is ready (see onIdleThread).
-	var res models.CleanupResult
-	var err error
-	onIdleThread(func(priority string) {
-		if *verbose {
-			fmt.Fprintf(out, "running at CPU priority %s\n", priority)
-		}
-		res, err = models.Cleanup(ctx, db, now, opt)
-	})
+	// Normal CPU priority on purpose: on SQLite each chunk holds the one
+	// write lock, and a chunk starved of CPU (SCHED_IDLE or a high nice
+	// under load) would hold it for seconds while sign-ins wait.
+	res, err := models.Cleanup(ctx, db, now, opt)
 	switch {
 	case res.Skipped:
 		fmt.Fprintln(out, "skipped: another instance is running cleanup right now; nothing deleted")

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,9 +48,6 @@ func TestCLI_SessionsCleanup_DryRunCountsWhatTheRealRunDeletes_VerbosePrintsChun
 			out, err = runCLI(t, env, "", "sessions", "cleanup", "--verbose")
 			if err != nil {
 				t.Fatalf("cleanup: %v\n%s", err, out)
-			}
-			if !slices.ContainsFunc(cleanupPriorities, func(p string) bool { return strings.Contains(out, "running at CPU priority "+p+"\n") }) {
-				t.Errorf("output does not say the cleanup ran at one of %q:\n%s", cleanupPriorities, out)
 			}
 			for _, want := range []string{"chunk 1: sessions 7 rows (limit 7) in ", "chunk 6: sessions 7 rows", "deleted 42 expired session(s)", "after:  total 10, active 10, expired 0, expiring within 24h 9"} {
 				if !strings.Contains(out, want) {

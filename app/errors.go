@@ -47,7 +47,6 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	switch {
 	case status >= 500:
 		s.log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "status", status, "error", err)
-	case status == fiber.StatusServiceUnavailable:
 	default:
 		s.log.DebugContext(c.UserContext(), "request refused", "request_id", requestID(c), "status", status, "reason", msg)
 	}

@@ -511,13 +511,12 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 			cmd.Env = s.cmd.Env
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
-			var kept []string // the total, not the statistics around it
-			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var summary string // the total, not the statistics around it
+			for _, line := range strings.Split(string(out), "\n") {
 				if strings.HasPrefix(line, "deleted ") {
-					kept = append(kept, line)
+					summary = line
 				}
 			}
-			summary := strings.Join(kept, ", ")
 			if err != nil {
 				summary = fmt.Sprintf("%v: %s", err, out)
 			}

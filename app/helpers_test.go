@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
@@ -54,6 +57,22 @@ func testConfig(t testing.TB, db *models.DB, env map[string]string) Config {
 		t.Fatalf("config: %v", err)
 	}
 	return cfg
+}
+
+// TestMain runs the tests, or, with SESSIOND_SERVE_HELPER=1, is
+// `sessiond serve` itself: tests that need the real command in a process
+// of its own (under a file limit, say) start this test binary with it.
+func TestMain(m *testing.M) {
+	if os.Getenv("SESSIOND_SERVE_HELPER") != "1" {
+		os.Exit(m.Run())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := Run(ctx, []string{"serve"}, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
 }
 
 func newTestApp(t testing.TB, db *models.DB, env map[string]string) *testApp {

@@ -1,13 +1,10 @@
 package app
 
 import (
-	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,13 +20,8 @@ func TestServe_OutOfFileDescriptors_RetriesAndServesOn(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a server process; skipped in -short mode")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0" -test.run='^TestServeHelper$'`, os.Args[0])
+	addr := "127.0.0.1:" + freePort(t)
+	cmd := exec.Command("sh", "-c", `ulimit -n 64 && exec "$0"`, os.Args[0]) // TestMain serves (SESSIOND_SERVE_HELPER)
 	cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "LISTEN_ADDR="+addr,
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "fd.db"), "CLEANUP_SCHEDULE=off", "LOG_LEVEL=warn",
 		"AUTH_SECRET=fd-test-secret-fd-test-secret-0123456789")
@@ -93,20 +85,5 @@ func TestServe_OutOfFileDescriptors_RetriesAndServesOn(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not stop on SIGINT")
-	}
-}
-
-// TestServeHelper is `sessiond serve` inside the test binary, for tests
-// that need the real command in a process of its own; it does nothing in
-// a normal run.
-func TestServeHelper(t *testing.T) {
-	if os.Getenv("SESSIOND_SERVE_HELPER") != "1" {
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := Run(ctx, []string{"serve"}, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}); err != nil {
-		fmt.Fprintln(os.Stderr, "serve:", err)
-		os.Exit(1)
 	}
 }

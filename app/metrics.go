@@ -36,7 +36,7 @@ func newMetrics(s *Server) *metrics {
 		Help:    "HTTP request durations by route template, method and status.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "method", "status"})
-	m.registry.MustRegister(m.duration, m.figures,
+	m.registry.MustRegister(m.duration, m.figures, processCollector{s},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return m
@@ -163,4 +163,35 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		last = float64(f.LastCleanupSuccess.UnixNano()) / 1e9
 	}
 	ch <- prometheus.MustNewConstMetric(descLastCleanup, prometheus.GaugeValue, last)
+}
+
+var (
+	descCacheLookups  = prometheus.NewDesc("sessiond_session_cache_lookups_total", "Session cache lookups by result (this process).", []string{"result"}, nil)
+	descCacheEntries  = prometheus.NewDesc("sessiond_session_cache_entries", "Sessions in this process's cache.", nil, nil)
+	descRefreshWrites = prometheus.NewDesc("sessiond_session_refresh_writes_total", "Session refresh writes by kind (this process).", []string{"kind"}, nil)
+)
+
+// processCollector reports this process's counters of the session cache
+// and of refresh writes: how well SESSION_CACHE_TTL works, and that
+// refreshes stay at one write per session per SESSION_UPDATE_AGE.
+type processCollector struct{ s *Server }
+
+func (processCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descCacheLookups
+	ch <- descCacheEntries
+	ch <- descRefreshWrites
+}
+
+func (p processCollector) Collect(ch chan<- prometheus.Metric) {
+	var hits, misses int64
+	cache := p.s.db.SessionCache()
+	if cache != nil {
+		hits, misses = cache.Hits.Load(), cache.Misses.Load()
+	}
+	m := p.s.sessions
+	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")
+	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(misses), "miss")
+	ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(cache.Len()))
+	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.ExtendWrites.Load()), "extend")
+	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.TouchWrites.Load()), "touch")
 }

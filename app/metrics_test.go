@@ -205,3 +205,47 @@ func filterSeries(m map[string]float64, prefix string) map[string]float64 {
 	}
 	return out
 }
+
+// TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid: with the
+// cache on, requests of a cached session are hits and write nothing; with it
+// off and SESSION_UPDATE_AGE=0, every request is one extension write.
+func TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		u := testdb.CreateUser(t, db, "m-cache@example.com", models.RoleUser)
+		delta := func(a *testApp, requests int) map[string]float64 {
+			_, before := scrape(t, a, testMetricsToken)
+			c := a.client()
+			c.login(u.Email, "password123") // its last request caches the session
+			_, mid := scrape(t, a, testMetricsToken)
+			for range requests {
+				a.clock.Advance(time.Second)
+				if !c.signedIn() {
+					t.Fatal("signed out")
+				}
+			}
+			_, after := scrape(t, a, testMetricsToken)
+			d := map[string]float64{"entries": after["sessiond_session_cache_entries"]}
+			for _, k := range []string{`sessiond_session_cache_lookups_total{result="hit"}`, `sessiond_session_cache_lookups_total{result="miss"}`,
+				`sessiond_session_refresh_writes_total{kind="extend"}`, `sessiond_session_refresh_writes_total{kind="touch"}`} {
+				if _, ok := after[k]; !ok {
+					t.Fatalf("no series %s", k)
+				}
+				d[k], d["login "+k] = after[k]-mid[k], mid[k]-before[k]
+			}
+			return d
+		}
+
+		d := delta(newTestApp(t, db, map[string]string{"METRICS_TOKEN": testMetricsToken, "SESSION_CACHE_TTL": "1m"}), 4)
+		if d[`sessiond_session_cache_lookups_total{result="hit"}`] != 4 || d[`sessiond_session_cache_lookups_total{result="miss"}`] != 0 ||
+			d[`sessiond_session_refresh_writes_total{kind="extend"}`] != 0 || d[`sessiond_session_refresh_writes_total{kind="touch"}`] != 0 ||
+			d["entries"] != 1 || d[`login sessiond_session_cache_lookups_total{result="miss"}`] < 1 {
+			t.Errorf("cache on: %v", d)
+		}
+
+		d = delta(newTestApp(t, db, map[string]string{"METRICS_TOKEN": testMetricsToken, "SESSION_CACHE_TTL": "0", "SESSION_UPDATE_AGE": "0"}), 4)
+		if d[`sessiond_session_refresh_writes_total{kind="extend"}`] != 4 || d[`sessiond_session_refresh_writes_total{kind="touch"}`] != 0 ||
+			d[`sessiond_session_cache_lookups_total{result="hit"}`] != 0 || d["entries"] != 0 {
+			t.Errorf("cache off, update age 0: %v", d)
+		}
+	})
+}

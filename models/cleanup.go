@@ -146,12 +146,7 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	res.RunID = run.ID
 	started := time.Now()
 
-	// Rest twice as long as each chunk took, so lookups keep their CPU
-	// and, on SQLite, the one writer. (On PostgreSQL, resting as long as
-	// the chunk, lookup p99 during a cleanup of a million rows rose to a
-	// median 2.85× of before over nine runs, two above 3× and two at
-	// 2.99×; resting twice as long, 2.16×, one above 3×.)
-	p := pacer{opt: opt, size: opt.BatchSize, rest: 2}
+	p := pacer{opt: opt, size: opt.BatchSize}
 	if db.Kind == SQLite {
 		// SQLite deletes on this process's CPU: start small (a first
 		// 10,000-row chunk took ~250 ms).
@@ -205,8 +200,14 @@ type pacer struct {
 	opt    CleanupOptions
 	size   int
 	chunks int
-	rest   float64 // pause after a chunk, as a multiple of its duration
 }
+
+// restFactor is the pause after a chunk as a multiple of its duration, so
+// lookups keep their CPU and, on SQLite, the one writer. (On PostgreSQL,
+// resting as long as the chunk, lookup p99 during a cleanup of a million
+// rows rose to a median 2.85× of before over nine runs, two above 3× and
+// two at 2.99×; resting twice as long, 2.16×, one above 3×.)
+const restFactor = 2
 
 // drain calls del until it deletes fewer rows than asked. A chunk, once
 // started, is never interrupted (it runs on a context without cancel); ctx
@@ -235,7 +236,7 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 			return total, nil
 		}
 		p.size = nextChunkSize(limit, took, p.opt.Target, floor, p.opt.BatchSize)
-		pause := min(max(time.Duration(float64(took)*p.rest), time.Millisecond), time.Second)
+		pause := min(max(restFactor*took, time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()

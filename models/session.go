@@ -455,7 +455,7 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, c Client) (Va
 			q = q.Set("last_seen_at = ?", m.db.T(seen)).Set("ip = ?", ip).Set("user_agent = ?", ua)
 		}
 		res, err := q.Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
-		if err := affectedOne(res, err, "refresh session"); err != nil {
+		if err := affectedOne(res, err, "update session"); err != nil { // wrapped as "refresh session" below
 			return err
 		}
 		if !extend {

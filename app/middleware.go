@@ -95,7 +95,7 @@ func (s *Server) loadSession(c *fiber.Ctx) error {
 	if token == "" {
 		return c.Next()
 	}
-	v, err := s.sessions.Authenticate(c.UserContext(), token, models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
+	v, err := s.sessions.Authenticate(c.UserContext(), token, func() models.Client { return s.client(c) })
 	switch {
 	case err == nil:
 		c.Locals(localsSession, v.Session)

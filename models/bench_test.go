@@ -87,7 +87,7 @@ func BenchmarkSessionCacheHit(b *testing.B) {
 	db.SetSessionCache(models.NewSessionCache(time.Hour, 100000))
 	m := newManager(b, db, models.DefaultPolicy, nil)
 	tok := benchSession(b, db, m)
-	if _, err := m.Authenticate(ctx, tok, client); err != nil {
+	if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 		b.Fatal(err)
 	}
 	c := db.SessionCache()
@@ -95,7 +95,7 @@ func BenchmarkSessionCacheHit(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := m.Authenticate(ctx, tok, client); err != nil {
+		if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -115,7 +115,7 @@ func BenchmarkAuthenticateNoCache(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := m.Authenticate(ctx, tok, client); err != nil {
+			if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -135,7 +135,7 @@ func BenchmarkPostgresValidationVsBarePgx(b *testing.B) {
 	b.Run("authenticate", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := m.Authenticate(ctx, tok, client); err != nil {
+			if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 				b.Fatal(err)
 			}
 		}

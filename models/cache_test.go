@@ -32,15 +32,19 @@ func cachedManager(t testing.TB, db *models.DB, p models.Policy, clock *testdb.C
 func warm(t *testing.T, m *models.SessionManager, c *models.SessionCache, token string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := m.Authenticate(ctx, token, client); err != nil {
+	if _, err := m.Authenticate(ctx, token, theClient); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
 	hits := c.Hits.Load()
-	if _, err := m.Authenticate(ctx, token, client); err != nil {
+	asked := 0
+	if _, err := m.Authenticate(ctx, token, func() models.Client { asked++; return client }); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
 	if c.Hits.Load() != hits+1 {
 		t.Fatal("second Authenticate did not hit the cache")
+	}
+	if asked != 0 {
+		t.Fatalf("a cache hit asked for the client %d time(s); it needs no IP or user agent", asked)
 	}
 }
 
@@ -109,10 +113,10 @@ func TestEveryRevocation_DropsTheCachedSessionAtOnce(t *testing.T) {
 				if err := op.revoke(ctx, db, m, tok, s); err != nil {
 					t.Fatalf("%s: %v", op.name, err)
 				}
-				if _, err := m.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+				if _, err := m.Authenticate(ctx, tok, theClient); !errors.Is(err, models.ErrNotFound) {
 					t.Fatalf("op %d %s left the session usable: %v", i, op.name, err)
 				}
-				if _, err := m.Authenticate(ctx, other, client); err != nil {
+				if _, err := m.Authenticate(ctx, other, theClient); err != nil {
 					t.Fatalf("%s ended a bystander's session: %v", op.name, err)
 				}
 			})
@@ -182,7 +186,7 @@ func TestAuthenticate_CachedSession_StillExpiresAndSlides(t *testing.T) {
 
 		// Past updateAge: a hit that needs an extension goes to the database.
 		clock.Advance(testPolicy.UpdateAge + time.Second)
-		v, err := m.Authenticate(ctx, tok, client)
+		v, err := m.Authenticate(ctx, tok, theClient)
 		if err != nil || !v.Extended {
 			t.Fatalf("after updateAge: %+v %v, want an extension", v, err)
 		}
@@ -193,7 +197,7 @@ func TestAuthenticate_CachedSession_StillExpiresAndSlides(t *testing.T) {
 
 		// Past its expiry (no request in between): refused although cached.
 		clock.Advance(testPolicy.MaxAge + time.Second)
-		if _, err := m.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+		if _, err := m.Authenticate(ctx, tok, theClient); !errors.Is(err, models.ErrNotFound) {
 			t.Fatalf("expired session served from cache: %v", err)
 		}
 	})
@@ -211,7 +215,7 @@ func TestRefreshWrites_AtMostOnePerUpdateAge(t *testing.T) {
 		tok, _ := createSession(t, m, u.ID, clock.Now().Add(testPolicy.MaxAge))
 		for window := range 3 {
 			for range 50 {
-				if _, err := m.Authenticate(ctx, tok, client); err != nil {
+				if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 					t.Fatal(err)
 				}
 				clock.Advance(testPolicy.UpdateAge / 100)
@@ -230,7 +234,7 @@ func TestRefreshWrites_AtMostOnePerUpdateAge(t *testing.T) {
 		tok0, _ := createSession(t, m0, u.ID, clock.Now().Add(time.Hour))
 		for range 20 {
 			clock.Advance(time.Millisecond)
-			if _, err := m0.Authenticate(ctx, tok0, client); err != nil {
+			if _, err := m0.Authenticate(ctx, tok0, theClient); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -269,7 +273,7 @@ func TestListener_OtherInstanceRevocation_DropsCachedSession(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if _, err := mA.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+	if _, err := mA.Authenticate(ctx, tok, theClient); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("A still accepts the revoked session: %v", err)
 	}
 	if err := l.Close(); err != nil || l.Connected() {

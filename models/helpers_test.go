@@ -20,6 +20,9 @@ var testPolicy = models.Policy{MaxAge: time.Hour, UpdateAge: 10 * time.Minute, T
 
 var client = models.Client{IP: "203.0.113.7", UserAgent: "TestAgent/1.0"}
 
+// theClient is client as Authenticate asks for it.
+func theClient() models.Client { return client }
+
 // newManager builds a SessionManager on db with clock (nil: the real clock).
 func newManager(t testing.TB, db *models.DB, p models.Policy, clock *testdb.Clock) *models.SessionManager {
 	t.Helper()

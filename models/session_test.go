@@ -455,7 +455,7 @@ func TestDeleteUser_UnderConcurrentLoad_LeavesNoOrphanSessions(t *testing.T) {
 						}
 						continue
 					}
-					_, err := m.Authenticate(ctx, tokens[u.ID][i%3], client)
+					_, err := m.Authenticate(ctx, tokens[u.ID][i%3], theClient)
 					if err != nil && !(doomed[u.ID] && errors.Is(err, models.ErrNotFound)) {
 						errs <- fmt.Errorf("authenticate user %d: %w", u.ID, err)
 						return

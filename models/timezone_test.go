@@ -90,7 +90,7 @@ func checkExpiryAcrossZones(t *testing.T, db *models.DB, newYork *time.Location)
 			t.Fatalf("%s: row missing", s.name)
 		}
 		for _, mgr := range []*models.SessionManager{m, mNY} {
-			_, err := mgr.Authenticate(ctx, s.token, client)
+			_, err := mgr.Authenticate(ctx, s.token, theClient)
 			switch {
 			case s.live && err != nil:
 				t.Errorf("%s (stored %v): Validate refused a live session: %v", s.name, row.ExpiresAt, err)

@@ -21,7 +21,7 @@ func TestToken_DatabaseStoresOnlySHA256_RawTokenInNoColumn(t *testing.T) {
 
 		tok, s := signIn(t, m, u.ID)
 		clock.Advance(time.Second)
-		if v, err := m.Authenticate(ctx, tok, client); err != nil || !v.Extended {
+		if v, err := m.Authenticate(ctx, tok, theClient); err != nil || !v.Extended {
 			t.Fatalf("Authenticate = %+v, %v; want an extension (so refresh paths are covered)", v, err)
 		}
 		other, _ := signIn(t, m, u.ID)

@@ -102,7 +102,7 @@ func TestSetUserRole_ChangesRoleAndEndsAllTheUsersSessions(t *testing.T) {
 		if err != nil || u.Role != models.RoleUser {
 			t.Fatalf("role after SetUserRole = %+v, %v", u, err)
 		}
-		_, err = m.Authenticate(ctx, tok, client)
+		_, err = m.Authenticate(ctx, tok, theClient)
 		wantNotFound(t, err, "Authenticate with a session ended by the role change")
 		if _, ok := sessionRow(t, db, keep.ID); !ok {
 			t.Fatal("another user's session ended")
@@ -136,10 +136,10 @@ func TestSetUserPassword_NewPasswordWorks_EndsOtherSessions_KeepsCurrent(t *test
 		if err != nil || n != 2 {
 			t.Fatalf("SetUserPassword = %d, %v; want 2 other sessions ended", n, err)
 		}
-		if _, err := m.Authenticate(ctx, curTok, client); err != nil {
+		if _, err := m.Authenticate(ctx, curTok, theClient); err != nil {
 			t.Fatalf("the kept session stopped working: %v", err)
 		}
-		_, err = m.Authenticate(ctx, oldTok, client)
+		_, err = m.Authenticate(ctx, oldTok, theClient)
 		wantNotFound(t, err, "Authenticate with another session after a password change")
 		if _, ok := sessionRow(t, db, keep.ID); !ok {
 			t.Fatal("another user's session ended")

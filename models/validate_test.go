@@ -36,7 +36,7 @@ func TestValidate_BeforeUpdateAge_NoWrite_AfterUpdateAge_ExactlyOneExtension(t *
 		}
 
 		clock.Advance(p.UpdateAge - time.Microsecond)
-		v, err := m.Authenticate(ctx, tok, client)
+		v, err := m.Authenticate(ctx, tok, theClient)
 		if err != nil {
 			t.Fatalf("Authenticate before UpdateAge: %v", err)
 		}
@@ -49,7 +49,7 @@ func TestValidate_BeforeUpdateAge_NoWrite_AfterUpdateAge_ExactlyOneExtension(t *
 		}
 
 		clock.Advance(time.Microsecond) // UpdateAge has now passed exactly
-		v, err = m.Authenticate(ctx, tok, client)
+		v, err = m.Authenticate(ctx, tok, theClient)
 		if err != nil {
 			t.Fatalf("Authenticate at UpdateAge: %v", err)
 		}
@@ -64,7 +64,7 @@ func TestValidate_BeforeUpdateAge_NoWrite_AfterUpdateAge_ExactlyOneExtension(t *
 
 		for range 5 {
 			clock.Advance(time.Minute)
-			if v, err := m.Authenticate(ctx, tok, client); err != nil || v.Extended {
+			if v, err := m.Authenticate(ctx, tok, theClient); err != nil || v.Extended {
 				t.Fatalf("Authenticate right after an extension = %+v, %v; want no extension", v, err)
 			}
 		}
@@ -87,7 +87,7 @@ func TestValidate_UpdateAgeZero_EveryCallExtends(t *testing.T) {
 		tok, s := signIn(t, m, u.ID)
 		for i := 1; i <= 5; i++ {
 			clock.Advance(time.Millisecond)
-			v, err := m.Authenticate(ctx, tok, client)
+			v, err := m.Authenticate(ctx, tok, theClient)
 			if err != nil {
 				t.Fatalf("call %d: %v", i, err)
 			}
@@ -131,7 +131,7 @@ func TestValidate_TouchInterval_UpdatesLastSeenIPAndAgentAtMostOncePerInterval(t
 		}
 		auth := func(c models.Client) {
 			t.Helper()
-			if v, err := m.Authenticate(ctx, tok, c); err != nil || v.Extended {
+			if v, err := m.Authenticate(ctx, tok, func() models.Client { return c }); err != nil || v.Extended {
 				t.Fatalf("Authenticate = %+v, %v; want valid, not extended", v, err)
 			}
 		}
@@ -174,14 +174,14 @@ func TestValidate_ExpiredSession_RefusedButLeftInTable(t *testing.T) {
 		tok, s := signIn(t, m, u.ID)
 
 		clock.Advance(testPolicy.MaxAge - time.Microsecond)
-		if _, err := m.Authenticate(ctx, tok, client); err != nil {
+		if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 			t.Fatalf("1µs before expiry: %v", err)
 		}
 		// The last call extended the session; move to exactly its expiry.
 		row, _ := sessionRow(t, db, s.ID)
 		clock.Set(row.ExpiresAt)
 		eventsBefore := countAllEvents(t, db)
-		_, err := m.Authenticate(ctx, tok, client)
+		_, err := m.Authenticate(ctx, tok, theClient)
 		if !errors.Is(err, models.ErrNotFound) {
 			t.Fatalf("Authenticate at exactly the expiry: err = %v, want ErrNotFound", err)
 		}
@@ -210,7 +210,7 @@ func TestValidate_AbsoluteLifetime_ExpiryNeverPassesCap_RefusedAtCap(t *testing.
 
 		for clock.Now().Before(limit.Add(-50 * time.Minute)) {
 			clock.Advance(50 * time.Minute)
-			v, err := m.Authenticate(ctx, tok, client)
+			v, err := m.Authenticate(ctx, tok, theClient)
 			if err != nil {
 				t.Fatalf("at +%v: %v", clock.Now().Sub(s.CreatedAt), err)
 			}
@@ -223,11 +223,11 @@ func TestValidate_AbsoluteLifetime_ExpiryNeverPassesCap_RefusedAtCap(t *testing.
 			t.Fatalf("sliding should have reached the cap: expires %v, cap %v", row.ExpiresAt, limit)
 		}
 		clock.Set(limit.Add(-time.Microsecond))
-		if _, err := m.Authenticate(ctx, tok, client); err != nil {
+		if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 			t.Fatalf("1µs before the cap: %v", err)
 		}
 		clock.Set(limit)
-		_, err := m.Authenticate(ctx, tok, client)
+		_, err := m.Authenticate(ctx, tok, theClient)
 		wantNotFound(t, err, "Authenticate at the absolute cap")
 	})
 }
@@ -241,7 +241,7 @@ func TestValidate_AbsoluteLifetime_RefusesEvenWhenStoredExpiryIsLater(t *testing
 		u := testdb.CreateUser(t, db, "cap2@example.com", models.RoleUser)
 		tok, s := createSession(t, m, u.ID, clock.Now().Add(10*time.Hour))
 		clock.Advance(p.AbsoluteLifetime)
-		_, err := m.Authenticate(ctx, tok, client)
+		_, err := m.Authenticate(ctx, tok, theClient)
 		wantNotFound(t, err, "Authenticate past the absolute lifetime")
 		if row, ok := sessionRow(t, db, s.ID); !ok || !row.ExpiresAt.Equal(s.ExpiresAt) {
 			t.Fatalf("row after refusal: present=%v expires=%v", ok, row.ExpiresAt)
@@ -301,7 +301,7 @@ func TestValidate_FiftyRefreshesRacingDelete_NeverResurrectSession(t *testing.T)
 		if n := countSessions(t, db); n != 0 {
 			t.Fatalf("%d session rows after delete, want 0 (a refresh resurrected it)", n)
 		}
-		if _, err := m.Authenticate(ctx, tok, client); !errors.Is(err, models.ErrNotFound) {
+		if _, err := m.Authenticate(ctx, tok, theClient); !errors.Is(err, models.ErrNotFound) {
 			t.Fatalf("Authenticate after delete: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -328,7 +328,7 @@ func TestValidate_StaleTouchAfterConcurrentExtension_DoesNotShortenExpiry(t *tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		vB, err := mB.Authenticate(ctx, tok, client)
+		vB, err := mB.Authenticate(ctx, tok, theClient)
 		if err != nil || !vB.Extended {
 			t.Fatalf("B: %+v, %v; want an extension", vB, err)
 		}

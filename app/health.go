@@ -30,7 +30,9 @@ func (s *Server) handleReadyz(c *fiber.Ctx) error {
 func (s *Server) handleMe(c *fiber.Ctx) error {
 	sess := currentSession(c)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(appendMeJSON(make([]byte, 0, 256), sess, s.sessions.Now()))
+	var buf [256]byte // on the stack: SetBody copies it into the response's pooled buffer
+	c.Response().SetBody(appendMeJSON(buf[:0], sess, s.sessions.Now()))
+	return nil
 }
 
 func appendMeJSON(b []byte, sess *models.Session, now time.Time) []byte {

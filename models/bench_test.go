@@ -44,7 +44,7 @@ func BenchmarkSessionLookup(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			v, err := m.Validate(ctx, s, client)
+			v, err := m.Validate(ctx, s, theClient)
 			if err != nil || v.Extended {
 				b.Fatalf("Validate = %+v, %v", v, err)
 			}

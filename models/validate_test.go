@@ -115,6 +115,7 @@ func TestValidate_TouchInterval_UpdatesLastSeenIPAndAgentAtMostOncePerInterval(t
 		u := testdb.CreateUser(t, db, "touch@example.com", models.RoleUser)
 		tok, s := signIn(t, m, u.ID)
 		created := clock.Now()
+		asked := int64(0) // times Validate asked for the client: only for a write
 
 		check := func(step string, seen time.Time, c models.Client, touches int64) {
 			t.Helper()
@@ -128,10 +129,13 @@ func TestValidate_TouchInterval_UpdatesLastSeenIPAndAgentAtMostOncePerInterval(t
 			if n := m.TouchWrites.Load(); n != touches {
 				t.Fatalf("%s: %d touch writes, want %d", step, n, touches)
 			}
+			if asked != touches {
+				t.Fatalf("%s: the client was asked for %d time(s), want %d (once per write)", step, asked, touches)
+			}
 		}
 		auth := func(c models.Client) {
 			t.Helper()
-			if v, err := m.Authenticate(ctx, tok, func() models.Client { return c }); err != nil || v.Extended {
+			if v, err := m.Authenticate(ctx, tok, func() models.Client { asked++; return c }); err != nil || v.Extended {
 				t.Fatalf("Authenticate = %+v, %v; want valid, not extended", v, err)
 			}
 		}
@@ -272,7 +276,7 @@ func TestValidate_FiftyRefreshesRacingDelete_NeverResurrectSession(t *testing.T)
 				// A request that looked the session up before the delete
 				// keeps refreshing until it is refused.
 				for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-					_, err := m.Validate(ctx, stale, client)
+					_, err := m.Validate(ctx, stale, theClient)
 					if errors.Is(err, models.ErrNotFound) {
 						return
 					}
@@ -332,7 +336,7 @@ func TestValidate_StaleTouchAfterConcurrentExtension_DoesNotShortenExpiry(t *tes
 		if err != nil || !vB.Extended {
 			t.Fatalf("B: %+v, %v; want an extension", vB, err)
 		}
-		vA, err := mA.Validate(ctx, staleA, models.Client{IP: "198.51.100.9", UserAgent: "Agent/A"})
+		vA, err := mA.Validate(ctx, staleA, func() models.Client { return models.Client{IP: "198.51.100.9", UserAgent: "Agent/A"} })
 		if err != nil || vA.Extended {
 			t.Fatalf("A: %+v, %v; want a touch without extension", vA, err)
 		}

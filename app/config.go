@@ -39,22 +39,47 @@ type Config struct {
 
 // Secure reports whether sessiond is served over https (BASE_URL), which
 // makes cookies Secure and __Host-/__Secure- prefixed.
-func (c Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
+//
+// Config's methods take a pointer: the session middleware asks for the
+// cookie's name on every request, and a Config is large to copy.
+func (c *Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
 
 // CookieName is the session cookie's name: other programs rely on it.
-func (c Config) CookieName() string { return c.cookiePrefix() + "sessiond_session" }
+// Whole literals, not prefix + name, so asking costs no allocation.
+func (c *Config) CookieName() string {
+	switch c.cookiePrefix() {
+	case prefixSecure:
+		return prefixSecure + "sessiond_session"
+	case prefixHost:
+		return prefixHost + "sessiond_session"
+	}
+	return "sessiond_session"
+}
 
 // CSRFCookieName holds the pre-login CSRF nonce.
-func (c Config) CSRFCookieName() string { return c.cookiePrefix() + "sessiond_csrf" }
+func (c *Config) CSRFCookieName() string {
+	switch c.cookiePrefix() {
+	case prefixSecure:
+		return prefixSecure + "sessiond_csrf"
+	case prefixHost:
+		return prefixHost + "sessiond_csrf"
+	}
+	return "sessiond_csrf"
+}
 
-func (c Config) cookiePrefix() string {
+const (
+	prefixSecure = "__Secure-"
+	prefixHost   = "__Host-"
+)
+
+func (c *Config) cookiePrefix() string {
 	switch {
 	case !c.Secure():
 		return ""
 	case c.CookieDomain != "":
-		return "__Secure-" // __Host- forbids a Domain attribute
+		return prefixSecure // __Host- forbids a Domain attribute
 	default:
-		return "__Host-"
+		return prefixHost
 	}
 }
 

@@ -35,14 +35,16 @@ const sqliteTimeFormat = "2006-01-02 15:04:05.999999-07:00"
 // DB is the application's database: bun for ordinary queries, plus the hot
 // session lookup as a prepared statement. On SQLite, DB (the embedded
 // *bun.DB) is the single writer connection and Read is a small pool of
-// readers, so reads never queue behind a write.
+// readers, so reads never queue behind a write; the session lookup has
+// reader connections of its own (sqliteLookup).
 type DB struct {
 	*bun.DB
 	Read *bun.DB
 	Kind Dialect
 
-	url   string        // for the revocation listener's own connection
-	cache *SessionCache // nil: no cache
+	url    string        // for the revocation listener's own connection
+	lookup *sqliteLookup // SQLite: the session lookup's own connections
+	cache  *SessionCache // nil: no cache
 }
 
 // SetSessionCache makes c the cache of validated sessions that the
@@ -178,7 +180,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", sqliteDSN(path, true))
+	readDSN := sqliteDSN(path, true)
+	r, err := sql.Open("sqlite", readDSN)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
@@ -191,6 +194,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if db.lookup, err = openSQLiteLookup(r.Driver(), readDSN); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite session lookup: %w", err)
 	}
 	return db, nil
 }
@@ -234,6 +241,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.lookup != nil {
+		errs = append(errs, db.lookup.Close())
+	}
 	if db.Read != db.DB {
 		errs = append(errs, db.Read.Close())
 	}

@@ -80,7 +80,7 @@ type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	lookup *sql.Stmt
+	lookup *sql.Stmt // PostgreSQL; SQLite has DB.lookup
 
 	// Counters of conditional UPDATEs that took effect; benchmarks and tests
 	// prove refreshes write at most once per UpdateAge with them.
@@ -106,25 +106,30 @@ const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
-// NewSessionManager prepares the lookup statement. now is the clock; tests
-// inject one.
+// NewSessionManager prepares the lookup statement on PostgreSQL (SQLite's
+// is the DB's, see sqliteLookup). now is the clock; tests inject one.
 func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Time) (*SessionManager, error) {
-	q := db.Rebind(lookupSQL)
-	if db.Kind == SQLite {
-		q = lookupSQLite
-	}
-	stmt, err := db.Read.DB.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, Wrap(err, "prepare session lookup")
-	}
 	if now == nil {
 		now = time.Now
 	}
-	return &SessionManager{db: db, policy: p, now: now, lookup: stmt}, nil
+	m := &SessionManager{db: db, policy: p, now: now}
+	if db.lookup == nil {
+		stmt, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
+		if err != nil {
+			return nil, Wrap(err, "prepare session lookup")
+		}
+		m.lookup = stmt
+	}
+	return m, nil
 }
 
 // Close releases the prepared statement.
-func (m *SessionManager) Close() error { return m.lookup.Close() }
+func (m *SessionManager) Close() error {
+	if m.lookup == nil {
+		return nil
+	}
+	return m.lookup.Close()
+}
 
 // Policy returns the lifetime configuration in force.
 func (m *SessionManager) Policy() Policy { return m.policy }
@@ -237,15 +242,8 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 	s, u := &p.s, &p.u
 	s.TokenHash, s.User = hash, u
 	var err error
-	if m.db.Kind == SQLite {
-		var t [3]string
-		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &t[0], &t[1], &t[2], &u.Email, &u.Name, &u.Role)
-		for i, dst := range [3]*time.Time{&s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt} {
-			if err != nil {
-				break
-			}
-			*dst, err = parseStoredTime(t[i])
-		}
+	if m.db.lookup != nil {
+		err = m.db.lookup.get(ctx, hash, s, u)
 	} else {
 		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
 			&u.Email, &u.Name, &u.Role)

@@ -349,3 +349,67 @@ func TestValidate_StaleTouchAfterConcurrentExtension_DoesNotShortenExpiry(t *tes
 		}
 	})
 }
+
+// The SQLite lookup lends its few connections one lookup at a time: many
+// more concurrent lookups than connections all get the right session,
+// while sessions are created and deleted beside them, and a deleted one is
+// gone for the very next lookup.
+func TestSQLiteLookup_ManyConcurrentLookups_EachGetsItsOwnSession(t *testing.T) {
+	db := testdb.SQLite(t)
+	m := newManager(t, db, models.DefaultPolicy, nil)
+	ctx := context.Background()
+	users := insertUsers(t, db, "lookup", 8)
+	toks := make([]string, 32)
+	ids := make([]int64, len(toks))
+	for i := range toks {
+		var s *models.Session
+		toks[i], s = createSession(t, m, users[i%len(users)].ID, time.Now().Add(time.Hour))
+		ids[i] = s.ID
+	}
+	var wg sync.WaitGroup
+	for i := range toks {
+		wg.Go(func() {
+			for range 50 {
+				s, err := m.GetSessionWithUser(ctx, toks[i])
+				if err != nil || s.ID != ids[i] || s.UserID != users[i%len(users)].ID || s.User.Email != users[i%len(users)].Email {
+					t.Errorf("lookup %d: %v, %+v", i, err, s)
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() { // writes beside the lookups
+		for range 20 {
+			tok, _ := createSession(t, m, users[0].ID, time.Now().Add(time.Hour))
+			if _, err := m.DeleteSession(ctx, tok, models.Audit{}); err != nil {
+				t.Errorf("DeleteSession: %v", err)
+			}
+			if _, err := m.GetSessionWithUser(ctx, tok); !errors.Is(err, models.ErrNotFound) {
+				t.Errorf("lookup right after delete: %v, want ErrNotFound", err)
+			}
+		}
+	})
+	wg.Wait()
+}
+
+// Once the database is closed the SQLite lookup answers "unavailable" (a
+// 503 upstream) at once, neither hanging for a connection nor serving the
+// session from its own connections; closing twice is harmless.
+func TestSQLiteLookup_AfterClose_IsUnavailable(t *testing.T) {
+	db := testdb.SQLite(t)
+	m := newManager(t, db, models.DefaultPolicy, nil)
+	u := insertUsers(t, db, "closed", 1)[0]
+	tok, _ := createSession(t, m, u.ID, time.Now().Add(time.Hour))
+	if _, err := m.GetSessionWithUser(context.Background(), tok); err != nil {
+		t.Fatalf("before close: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if _, err := m.GetSessionWithUser(context.Background(), tok); !errors.Is(err, models.ErrUnavailable) {
+		t.Fatalf("after close: %v, want ErrUnavailable", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

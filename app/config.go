@@ -45,41 +45,34 @@ type Config struct {
 func (c *Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
 
 // CookieName is the session cookie's name: other programs rely on it.
-// Whole literals, not prefix + name, so asking costs no allocation.
 func (c *Config) CookieName() string {
-	switch c.cookiePrefix() {
-	case prefixSecure:
-		return prefixSecure + "sessiond_session"
-	case prefixHost:
-		return prefixHost + "sessiond_session"
-	}
-	return "sessiond_session"
+	return c.prefixed(sessionCookie, prefixSecure+sessionCookie, prefixHost+sessionCookie)
 }
 
 // CSRFCookieName holds the pre-login CSRF nonce.
 func (c *Config) CSRFCookieName() string {
-	switch c.cookiePrefix() {
-	case prefixSecure:
-		return prefixSecure + "sessiond_csrf"
-	case prefixHost:
-		return prefixHost + "sessiond_csrf"
-	}
-	return "sessiond_csrf"
+	return c.prefixed(csrfCookie, prefixSecure+csrfCookie, prefixHost+csrfCookie)
 }
 
 const (
-	prefixSecure = "__Secure-"
-	prefixHost   = "__Host-"
+	sessionCookie = "sessiond_session"
+	csrfCookie    = "sessiond_csrf"
+	prefixSecure  = "__Secure-"
+	prefixHost    = "__Host-"
 )
 
-func (c *Config) cookiePrefix() string {
+// prefixed picks the cookie name for how sessiond is served: plain over
+// http, __Secure- with a COOKIE_DOMAIN (__Host- forbids a Domain
+// attribute), else __Host-. Each name is a constant, so no request
+// allocates one.
+func (c *Config) prefixed(plain, secure, host string) string {
 	switch {
 	case !c.Secure():
-		return ""
+		return plain
 	case c.CookieDomain != "":
-		return prefixSecure // __Host- forbids a Domain attribute
+		return secure
 	default:
-		return prefixHost
+		return host
 	}
 }
 

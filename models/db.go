@@ -238,7 +238,7 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools.
+// Close closes both pools and, on SQLite, the session lookup's connections.
 func (db *DB) Close() error {
 	var errs []error
 	if db.lookup != nil {

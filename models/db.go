@@ -42,9 +42,9 @@ type DB struct {
 	Read *bun.DB
 	Kind Dialect
 
-	url    string        // for the revocation listener's own connection
-	lookup *sqliteLookup // SQLite: the session lookup's own connections
-	cache  *SessionCache // nil: no cache
+	url          string        // for the revocation listener's own connection
+	sqliteLookup *sqliteLookup // SQLite: the session lookup's own connections
+	cache        *SessionCache // nil: no cache
 }
 
 // SetSessionCache makes c the cache of validated sessions that the
@@ -151,6 +151,10 @@ func sqliteDSN(path string, readOnly bool) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// sqliteReaders is the size of the read pool, and of the session lookup's
+// connections beside it.
+const sqliteReaders = 4
+
 func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty path")
@@ -186,8 +190,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite readers: %w", err)
 	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
 	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite}
@@ -195,7 +199,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if db.lookup, err = openSQLiteLookup(r.Driver(), readDSN); err != nil {
+	if db.sqliteLookup, err = openSQLiteLookup(r.Driver(), readDSN, sqliteReaders); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite session lookup: %w", err)
 	}
@@ -241,8 +245,8 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes both pools and, on SQLite, the session lookup's connections.
 func (db *DB) Close() error {
 	var errs []error
-	if db.lookup != nil {
-		errs = append(errs, db.lookup.Close())
+	if db.sqliteLookup != nil {
+		errs = append(errs, db.sqliteLookup.Close())
 	}
 	if db.Read != db.DB {
 		errs = append(errs, db.Read.Close())

@@ -80,7 +80,7 @@ type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	lookup *sql.Stmt // PostgreSQL; SQLite has DB.lookup
+	lookup *sql.Stmt // PostgreSQL; SQLite has DB.sqliteLookup
 
 	// Counters of conditional UPDATEs that took effect; benchmarks and tests
 	// prove refreshes write at most once per UpdateAge with them.
@@ -113,7 +113,7 @@ func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Ti
 		now = time.Now
 	}
 	m := &SessionManager{db: db, policy: p, now: now}
-	if db.lookup == nil {
+	if db.sqliteLookup == nil {
 		stmt, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
 		if err != nil {
 			return nil, Wrap(err, "prepare session lookup")
@@ -242,8 +242,8 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 	s, u := &p.s, &p.u
 	s.TokenHash, s.User = hash, u
 	var err error
-	if m.db.lookup != nil {
-		err = m.db.lookup.get(ctx, hash, s, u)
+	if m.db.sqliteLookup != nil {
+		err = m.db.sqliteLookup.get(ctx, hash, s, u)
 	} else {
 		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
 			&u.Email, &u.Name, &u.Role)

@@ -199,10 +199,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	if db.sqliteLookup, err = openSQLiteLookup(r.Driver(), readDSN, sqliteReaders); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite session lookup: %w", err)
-	}
+	db.sqliteLookup = newSQLiteLookup(r.Driver(), readDSN, sqliteReaders)
 	return db, nil
 }
 

@@ -21,17 +21,21 @@ import (
 //
 // The connections are opened with the readers' DSN, so they have the same
 // pragmas (busy_timeout, query_only) and see every commit of the writer
-// and of other processes as any reader does. DB.Close closes them.
+// and of other processes as any reader does. Each is opened on its first
+// lookup (a CLI command never opens one), and one that went bad
+// (driver.ErrBadConn) is closed and replaced, as database/sql would.
+// DB.Close closes them.
 type sqliteLookup struct {
-	idle   chan *lookupConn // every connection not lent out
-	open   int              // connections opened
+	drv    driver.Driver
+	dsn    string
+	idle   chan *lookupConn // every slot not lent out
 	closed chan struct{}    // closed by Close
 	once   sync.Once
 }
 
 type lookupConn struct {
-	conn driver.Conn
-	stmt lookupStmt // prepared on first use: Open runs before the migrations
+	conn driver.Conn // nil until first use, and again after it went bad
+	stmt lookupStmt  // prepared on first use: Open runs before the migrations
 	// The argument and the row, reused: whoever holds the connection owns them.
 	args [1]driver.NamedValue
 	row  [8]driver.Value
@@ -42,19 +46,14 @@ type lookupStmt interface {
 	driver.StmtQueryContext
 }
 
-// openSQLiteLookup opens n connections: n lookups can run at once, more
-// wait for a connection.
-func openSQLiteLookup(drv driver.Driver, dsn string, n int) (*sqliteLookup, error) {
-	l := &sqliteLookup{idle: make(chan *lookupConn, n), closed: make(chan struct{})}
+// newSQLiteLookup has room for n connections: n lookups can run at once,
+// more wait for a connection.
+func newSQLiteLookup(drv driver.Driver, dsn string, n int) *sqliteLookup {
+	l := &sqliteLookup{drv: drv, dsn: dsn, idle: make(chan *lookupConn, n), closed: make(chan struct{})}
 	for range n {
-		conn, err := drv.Open(dsn)
-		if err != nil {
-			return nil, errors.Join(err, l.Close())
-		}
-		l.idle <- &lookupConn{conn: conn}
-		l.open++
+		l.idle <- &lookupConn{}
 	}
-	return l, nil
+	return l
 }
 
 // get reads the session with token hash hash (and its user) into s and u;
@@ -69,7 +68,19 @@ func (l *sqliteLookup) get(ctx context.Context, hash string, s *Session, u *User
 	case c = <-l.idle:
 	}
 	defer func() { l.idle <- c }()
-	if err := c.prepare(ctx); err != nil {
+	err := l.query(ctx, c, hash, s, u)
+	if errors.Is(err, driver.ErrBadConn) { // once more, on a fresh connection
+		c.close()
+		err = l.query(ctx, c, hash, s, u)
+	}
+	if errors.Is(err, driver.ErrBadConn) {
+		c.close()
+	}
+	return err
+}
+
+func (l *sqliteLookup) query(ctx context.Context, c *lookupConn, hash string, s *Session, u *User) error {
+	if err := l.ready(ctx, c); err != nil {
 		return err
 	}
 	c.args[0] = driver.NamedValue{Ordinal: 1, Value: hash}
@@ -90,9 +101,17 @@ func (l *sqliteLookup) get(ctx context.Context, hash string, s *Session, u *User
 	return scanLookup(&c.row, s, u)
 }
 
-func (c *lookupConn) prepare(ctx context.Context) error {
+// ready opens c's connection and prepares its statement, if not done yet.
+func (l *sqliteLookup) ready(ctx context.Context, c *lookupConn) error {
 	if c.stmt != nil {
 		return nil
+	}
+	if c.conn == nil {
+		conn, err := l.drv.Open(l.dsn)
+		if err != nil {
+			return err
+		}
+		c.conn = conn
 	}
 	prep, ok := c.conn.(driver.ConnPrepareContext)
 	if !ok {
@@ -109,6 +128,20 @@ func (c *lookupConn) prepare(ctx context.Context) error {
 	}
 	c.stmt = q
 	return nil
+}
+
+// close closes c's statement and connection, if open; the next lookup on c
+// opens a fresh one.
+func (c *lookupConn) close() error {
+	var errs []error
+	if c.stmt != nil {
+		errs = append(errs, c.stmt.Close())
+	}
+	if c.conn != nil {
+		errs = append(errs, c.conn.Close())
+	}
+	c.stmt, c.conn = nil, nil
+	return errors.Join(errs...)
 }
 
 // scanLookup fills s and u from lookupSQLite's columns as the driver gives
@@ -144,12 +177,8 @@ func (l *sqliteLookup) Close() error {
 	var errs []error
 	l.once.Do(func() {
 		close(l.closed)
-		for range l.open {
-			c := <-l.idle
-			if c.stmt != nil {
-				errs = append(errs, c.stmt.Close())
-			}
-			errs = append(errs, c.conn.Close())
+		for range cap(l.idle) {
+			errs = append(errs, (<-l.idle).close())
 		}
 	})
 	return errors.Join(errs...)

@@ -169,6 +169,8 @@ var (
 	descCacheLookups  = prometheus.NewDesc("sessiond_session_cache_lookups_total", "Session cache lookups by result (this process).", []string{"result"}, nil)
 	descCacheEntries  = prometheus.NewDesc("sessiond_session_cache_entries", "Sessions in this process's cache.", nil, nil)
 	descRefreshWrites = prometheus.NewDesc("sessiond_session_refresh_writes_total", "Session refresh writes by kind (this process).", []string{"kind"}, nil)
+	descDBLookups     = prometheus.NewDesc("sessiond_session_db_lookups_total", "Session lookups that went to the database (this process).", nil, nil)
+	descDBQueries     = prometheus.NewDesc("sessiond_session_db_lookup_queries_total", "Queries those lookups took: fewer on PostgreSQL, which batches lookups that arrive together (this process).", nil, nil)
 )
 
 // processCollector reports this process's counters of the session cache
@@ -180,6 +182,8 @@ func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheLookups
 	ch <- descCacheEntries
 	ch <- descRefreshWrites
+	ch <- descDBLookups
+	ch <- descDBQueries
 }
 
 func (p processCollector) Collect(ch chan<- prometheus.Metric) {
@@ -194,4 +198,6 @@ func (p processCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(cache.Len()))
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.ExtendWrites.Load()), "extend")
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.TouchWrites.Load()), "touch")
+	ch <- prometheus.MustNewConstMetric(descDBLookups, prometheus.CounterValue, float64(m.Lookups.Load()))
+	ch <- prometheus.MustNewConstMetric(descDBQueries, prometheus.CounterValue, float64(m.LookupQueries.Load()))
 }

@@ -207,8 +207,10 @@ func filterSeries(m map[string]float64, prefix string) map[string]float64 {
 }
 
 // TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid: with the
-// cache on, requests of a cached session are hits and write nothing; with it
-// off and SESSION_UPDATE_AGE=0, every request is one extension write.
+// cache on, requests of a cached session are hits and write nothing nor go
+// to the database; with it off and SESSION_UPDATE_AGE=0, every request is
+// one database lookup (one query: they come one at a time) and one
+// extension write.
 func TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		u := testdb.CreateUser(t, db, "m-cache@example.com", models.RoleUser)
@@ -226,7 +228,8 @@ func TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid(t *testing
 			_, after := scrape(t, a, testMetricsToken)
 			d := map[string]float64{"entries": after["sessiond_session_cache_entries"]}
 			for _, k := range []string{`sessiond_session_cache_lookups_total{result="hit"}`, `sessiond_session_cache_lookups_total{result="miss"}`,
-				`sessiond_session_refresh_writes_total{kind="extend"}`, `sessiond_session_refresh_writes_total{kind="touch"}`} {
+				`sessiond_session_refresh_writes_total{kind="extend"}`, `sessiond_session_refresh_writes_total{kind="touch"}`,
+				"sessiond_session_db_lookups_total", "sessiond_session_db_lookup_queries_total"} {
 				if _, ok := after[k]; !ok {
 					t.Fatalf("no series %s", k)
 				}
@@ -238,13 +241,15 @@ func TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid(t *testing
 		d := delta(newTestApp(t, db, map[string]string{"METRICS_TOKEN": testMetricsToken, "SESSION_CACHE_TTL": "1m"}), 4)
 		if d[`sessiond_session_cache_lookups_total{result="hit"}`] != 4 || d[`sessiond_session_cache_lookups_total{result="miss"}`] != 0 ||
 			d[`sessiond_session_refresh_writes_total{kind="extend"}`] != 0 || d[`sessiond_session_refresh_writes_total{kind="touch"}`] != 0 ||
-			d["entries"] != 1 || d[`login sessiond_session_cache_lookups_total{result="miss"}`] < 1 {
+			d["entries"] != 1 || d[`login sessiond_session_cache_lookups_total{result="miss"}`] < 1 ||
+			d["sessiond_session_db_lookups_total"] != 0 || d["sessiond_session_db_lookup_queries_total"] != 0 {
 			t.Errorf("cache on: %v", d)
 		}
 
 		d = delta(newTestApp(t, db, map[string]string{"METRICS_TOKEN": testMetricsToken, "SESSION_CACHE_TTL": "0", "SESSION_UPDATE_AGE": "0"}), 4)
 		if d[`sessiond_session_refresh_writes_total{kind="extend"}`] != 4 || d[`sessiond_session_refresh_writes_total{kind="touch"}`] != 0 ||
-			d[`sessiond_session_cache_lookups_total{result="hit"}`] != 0 || d["entries"] != 0 {
+			d[`sessiond_session_cache_lookups_total{result="hit"}`] != 0 || d["entries"] != 0 ||
+			d["sessiond_session_db_lookups_total"] != 4 || d["sessiond_session_db_lookup_queries_total"] != 4 {
 			t.Errorf("cache off, update age 0: %v", d)
 		}
 	})

@@ -80,12 +80,15 @@ type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	lookup *sql.Stmt // PostgreSQL; SQLite has DB.sqliteLookup
+	lookup *pgLookup // PostgreSQL; SQLite has DB.sqliteLookup
 
 	// Counters of conditional UPDATEs that took effect; benchmarks and tests
 	// prove refreshes write at most once per UpdateAge with them.
 	ExtendWrites atomic.Int64
 	TouchWrites  atomic.Int64
+	// Session lookups that went to the database, and the queries they took:
+	// fewer on PostgreSQL, where lookups that arrive together share one.
+	Lookups, LookupQueries atomic.Int64
 }
 
 // lookupSQL is the per-request query: hand-written and prepared, because
@@ -114,11 +117,11 @@ func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Ti
 	}
 	m := &SessionManager{db: db, policy: p, now: now}
 	if db.sqliteLookup == nil {
-		stmt, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
+		l, err := preparePgLookup(ctx, db, &m.LookupQueries)
 		if err != nil {
 			return nil, Wrap(err, "prepare session lookup")
 		}
-		m.lookup = stmt
+		m.lookup = l
 	}
 	return m, nil
 }
@@ -242,11 +245,12 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 	s, u := &p.s, &p.u
 	s.TokenHash, s.User = hash, u
 	var err error
+	m.Lookups.Add(1)
 	if m.db.sqliteLookup != nil {
+		m.LookupQueries.Add(1)
 		err = m.db.sqliteLookup.get(ctx, hash, s, u)
 	} else {
-		err = m.lookup.QueryRowContext(ctx, hash).Scan(&s.ID, &s.UserID, &s.ExpiresAt, &s.CreatedAt, &s.LastSeenAt,
-			&u.Email, &u.Name, &u.Role)
+		err = m.lookup.get(ctx, hash, s, u)
 	}
 	if err != nil {
 		return nil, Wrap(err, "get session with user")

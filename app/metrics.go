@@ -199,5 +199,5 @@ func (p processCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.ExtendWrites.Load()), "extend")
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.TouchWrites.Load()), "touch")
 	ch <- prometheus.MustNewConstMetric(descDBLookups, prometheus.CounterValue, float64(m.Lookups.Load()))
-	ch <- prometheus.MustNewConstMetric(descDBQueries, prometheus.CounterValue, float64(m.LookupQueries.Load()))
+	ch <- prometheus.MustNewConstMetric(descDBQueries, prometheus.CounterValue, float64(m.LookupQueries()))
 }

@@ -22,8 +22,8 @@ import (
 // under wrk with /proc/<pid>/stat). A batch pays them once for all its
 // lookups.
 type pgLookup struct {
-	one, many *sql.Stmt     // lookupSQL for one hash; lookupPostgres for a batch
-	queries   *atomic.Int64 // counts each query run
+	one, many *sql.Stmt    // lookupSQL for one hash; lookupPostgres for a batch
+	queries   atomic.Int64 // queries run
 
 	// limit is how many queries run at once: one per core (at least two),
 	// to keep the cores busy while a batch is on the wire. More only makes
@@ -58,7 +58,7 @@ type pgLookupWait struct {
 	wake chan []*pgLookupWait
 }
 
-func preparePgLookup(ctx context.Context, db *DB, queries *atomic.Int64) (*pgLookup, error) {
+func preparePgLookup(ctx context.Context, db *DB) (*pgLookup, error) {
 	one, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
 	if err != nil {
 		return nil, err
@@ -68,7 +68,7 @@ func preparePgLookup(ctx context.Context, db *DB, queries *atomic.Int64) (*pgLoo
 		one.Close()
 		return nil, err
 	}
-	return &pgLookup{one: one, many: many, queries: queries, limit: max(2, runtime.GOMAXPROCS(0))}, nil
+	return &pgLookup{one: one, many: many, limit: max(2, runtime.GOMAXPROCS(0))}, nil
 }
 
 // get reads the session with token hash hash (and its user) into s and u;

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A column of an unexpected type (SQLite lets any column hold any type) is
@@ -36,12 +37,19 @@ func TestScanLookup_UnexpectedType_IsAnError(t *testing.T) {
 }
 
 // fakeDriver hands out connections whose lookup answers one good row, or
-// driver.ErrBadConn while bad is set; it counts what is opened and closed.
+// driver.ErrBadConn while bad is set, or fail (after delay) when that is
+// set; it counts what is opened and closed.
 type fakeDriver struct {
 	mu             sync.Mutex
 	bad            bool
+	fail           error
+	delay          time.Duration
 	opened, closed int
 }
+
+// Connect and Driver make it a driver.Connector, for sql.OpenDB.
+func (d *fakeDriver) Connect(context.Context) (driver.Conn, error) { return d.Open("") }
+func (d *fakeDriver) Driver() driver.Driver                        { return d }
 
 func (d *fakeDriver) Open(string) (driver.Conn, error) {
 	d.mu.Lock()
@@ -57,6 +65,9 @@ func (c *fakeConn) PrepareContext(context.Context, string) (driver.Stmt, error) 
 	return fakeStmt{c.d}, nil
 }
 func (c *fakeConn) Begin() (driver.Tx, error) { return nil, errors.New("no transactions") }
+
+// CheckNamedValue lets any argument through, as pgx's does ([]string too).
+func (c *fakeConn) CheckNamedValue(*driver.NamedValue) error { return nil }
 func (c *fakeConn) Close() error {
 	c.d.mu.Lock()
 	defer c.d.mu.Unlock()
@@ -75,6 +86,10 @@ func (fakeStmt) Query([]driver.Value) (driver.Rows, error) {
 func (st fakeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Rows, error) {
 	st.d.mu.Lock()
 	defer st.d.mu.Unlock()
+	if st.d.fail != nil {
+		time.Sleep(st.d.delay) // under the lock: the queries of one test queue anyway
+		return nil, st.d.fail
+	}
 	if st.d.bad {
 		st.d.bad = false // the next connection is good
 		return nil, driver.ErrBadConn

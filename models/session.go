@@ -86,9 +86,8 @@ type SessionManager struct {
 	// prove refreshes write at most once per UpdateAge with them.
 	ExtendWrites atomic.Int64
 	TouchWrites  atomic.Int64
-	// Session lookups that went to the database, and the queries they took:
-	// fewer on PostgreSQL, where lookups that arrive together share one.
-	Lookups, LookupQueries atomic.Int64
+	// Session lookups that went to the database (see LookupQueries).
+	Lookups atomic.Int64
 }
 
 // lookupSQL is the per-request query: hand-written and prepared, because
@@ -109,15 +108,15 @@ const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
-// NewSessionManager prepares the lookup statement on PostgreSQL (SQLite's
-// is the DB's, see sqliteLookup). now is the clock; tests inject one.
+// NewSessionManager prepares the lookup statements on PostgreSQL (SQLite's
+// lookup is the DB's, see sqliteLookup). now is the clock; tests inject one.
 func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Time) (*SessionManager, error) {
 	if now == nil {
 		now = time.Now
 	}
 	m := &SessionManager{db: db, policy: p, now: now}
 	if db.sqliteLookup == nil {
-		l, err := preparePgLookup(ctx, db, &m.LookupQueries)
+		l, err := preparePgLookup(ctx, db)
 		if err != nil {
 			return nil, Wrap(err, "prepare session lookup")
 		}
@@ -126,12 +125,21 @@ func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Ti
 	return m, nil
 }
 
-// Close releases the prepared statement.
+// Close releases the prepared statements.
 func (m *SessionManager) Close() error {
 	if m.lookup == nil {
 		return nil
 	}
 	return m.lookup.Close()
+}
+
+// LookupQueries is how many queries the database lookups took: one each
+// on SQLite, fewer on PostgreSQL, where lookups that arrive together share one.
+func (m *SessionManager) LookupQueries() int64 {
+	if m.lookup == nil {
+		return m.Lookups.Load()
+	}
+	return m.lookup.queries.Load()
 }
 
 // Policy returns the lifetime configuration in force.
@@ -247,7 +255,6 @@ func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash stri
 	var err error
 	m.Lookups.Add(1)
 	if m.db.sqliteLookup != nil {
-		m.LookupQueries.Add(1)
 		err = m.db.sqliteLookup.get(ctx, hash, s, u)
 	} else {
 		err = m.lookup.get(ctx, hash, s, u)

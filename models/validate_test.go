@@ -367,7 +367,7 @@ func TestLookup_ManyConcurrentLookups_EachGetsItsOwnSession(t *testing.T) {
 			toks[i], s = createSession(t, m, users[i%len(users)].ID, time.Now().Add(time.Hour))
 			ids[i] = s.ID
 		}
-		lookups0, queries0 := m.Lookups.Load(), m.LookupQueries.Load()
+		lookups0, queries0 := m.Lookups.Load(), m.LookupQueries()
 		var wg sync.WaitGroup
 		for i := range 2 * len(toks) {
 			i := i % len(toks)
@@ -403,7 +403,7 @@ func TestLookup_ManyConcurrentLookups_EachGetsItsOwnSession(t *testing.T) {
 			}
 		})
 		wg.Wait()
-		lookups, queries := m.Lookups.Load()-lookups0, m.LookupQueries.Load()-queries0
+		lookups, queries := m.Lookups.Load()-lookups0, m.LookupQueries()-queries0
 		t.Logf("%d lookups in %d queries", lookups, queries)
 		if want := int64(2*len(toks)*50 + 4*50 + 20); lookups != want {
 			t.Errorf("%d lookups counted, want %d", lookups, want)
@@ -419,8 +419,8 @@ func TestLookup_ManyConcurrentLookups_EachGetsItsOwnSession(t *testing.T) {
 
 // Once the database is closed a lookup answers "unavailable" (a 503
 // upstream) at once, neither hanging for a connection nor serving the
-// session from the SQLite lookup's own connections; closing twice is
-// harmless.
+// session from the SQLite lookup's own connections, alone or with many
+// others; closing twice is harmless.
 func TestLookup_AfterClose_IsUnavailable(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		m := newManager(t, db, models.DefaultPolicy, nil)
@@ -435,6 +435,17 @@ func TestLookup_AfterClose_IsUnavailable(t *testing.T) {
 		if _, err := m.GetSessionWithUser(context.Background(), tok); !errors.Is(err, models.ErrUnavailable) {
 			t.Fatalf("after close: %v, want ErrUnavailable", err)
 		}
+		// Many at once: each returns unavailable, none waits for ever. (They
+		// fail too fast to batch here; TestPgLookup_FailedBatch… fails batches.)
+		var wg sync.WaitGroup
+		for range 64 {
+			wg.Go(func() {
+				if _, err := m.GetSessionWithUser(context.Background(), tok); !errors.Is(err, models.ErrUnavailable) {
+					t.Errorf("concurrent lookup after close: %v, want ErrUnavailable", err)
+				}
+			})
+		}
+		wg.Wait()
 		if err := db.Close(); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}

@@ -187,11 +187,8 @@ func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p processCollector) Collect(ch chan<- prometheus.Metric) {
-	var hits, misses int64
 	cache := p.s.db.SessionCache()
-	if cache != nil {
-		hits, misses = cache.Hits.Load(), cache.Misses.Load()
-	}
+	hits, misses := cache.Counts()
 	m := p.s.sessions
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(misses), "miss")

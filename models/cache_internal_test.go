@@ -125,3 +125,40 @@ func TestParseStoredTime_MatchesTimeParse_ForWhatBunWrites(t *testing.T) {
 		t.Fatal("garbage parsed")
 	}
 }
+
+func TestSessionCache_Hit_MovesAnEntryOnlyOnceHalfTheCacheIsInFrontOfIt(t *testing.T) {
+	c := NewSessionCache(time.Minute, 10) // promoteAfter 5
+	now := time.Now()
+	for i := range 10 {
+		k := cacheKey(i)
+		c.store(&k, cacheSession(i), c.Generation(), now)
+	}
+	recent, oldest := cacheKey(8), cacheKey(0)
+	if _, ok := c.lookup(&recent, now.UnixMicro()); !ok {
+		t.Fatal("entry 8 missing")
+	}
+	if c.at(c.head).sessionID != 9 {
+		t.Fatalf("a hit on entry 8, one push behind the front, moved it: head is %d", c.at(c.head).sessionID)
+	}
+	if _, ok := c.lookup(&oldest, now.UnixMicro()); !ok {
+		t.Fatal("entry 0 missing")
+	}
+	if c.at(c.head).sessionID != 0 {
+		t.Fatalf("a hit on entry 0, at the back, left it there: head is %d", c.at(c.head).sessionID)
+	}
+	// Five new entries evict the five least recent (1–5); 0 was used, so it stays.
+	for i := 10; i < 15; i++ {
+		k := cacheKey(i)
+		c.store(&k, cacheSession(i), c.Generation(), now)
+	}
+	for i := range 15 {
+		k := cacheKey(i)
+		_, ok := c.lookup(&k, now.UnixMicro())
+		if want := i == 0 || i > 5; ok != want {
+			t.Fatalf("entry %d cached = %v, want %v", i, ok, want)
+		}
+	}
+	if hits, misses := c.Counts(); hits != 12 || misses != 5 {
+		t.Fatalf("Counts = %d hits, %d misses; want 12, 5", hits, misses)
+	}
+}

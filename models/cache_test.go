@@ -35,12 +35,12 @@ func warm(t *testing.T, m *models.SessionManager, c *models.SessionCache, token 
 	if _, err := m.Authenticate(ctx, token, theClient); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
-	hits := c.Hits.Load()
+	hits, _ := c.Counts()
 	asked := 0
 	if _, err := m.Authenticate(ctx, token, func() models.Client { asked++; return client }); err != nil {
 		t.Fatalf("Authenticate: %v", err)
 	}
-	if c.Hits.Load() != hits+1 {
+	if now, _ := c.Counts(); now != hits+1 {
 		t.Fatal("second Authenticate did not hit the cache")
 	}
 	if asked != 0 {

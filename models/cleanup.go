@@ -328,13 +328,23 @@ func unlockCleanup(conn bun.Conn) {
 
 // CountExpired counts sessions expired at now: what a cleanup would delete.
 func CountExpired(ctx context.Context, db *DB, now time.Time) (int, error) {
-	n, err := db.Read.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
-	return int(n), Wrap(err, "count expired sessions")
+	var n int
+	err := db.counting(ctx, func(ctx context.Context, q bun.IDB) error {
+		c, err := q.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
+		n = int(c)
+		return err
+	})
+	return n, Wrap(err, "count expired sessions")
 }
 
 func countOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) {
-	n, err := db.Read.NewSelect().Model((*Event)(nil)).Where("at < ?", db.T(cutoff)).Count(ctx)
-	return int(n), Wrap(err, "count old audit events")
+	var n int
+	err := db.counting(ctx, func(ctx context.Context, q bun.IDB) error {
+		c, err := q.NewSelect().Model((*Event)(nil)).Where("at < ?", db.T(cutoff)).Count(ctx)
+		n = int(c)
+		return err
+	})
+	return n, Wrap(err, "count old audit events")
 }
 
 // CleanupStats are the counts the cleanup command prints before and after.

@@ -203,51 +203,33 @@ func TestSeed_InsertsUsersAndSessions_WithTheExpiredRatio(t *testing.T) {
 // The whole-table counts must not fan out to parallel workers on
 // PostgreSQL: on a two-core machine they starved the session lookups
 // beside them (lookup p99 3.8 ms → 13–71 ms while the cleanup CLI
-// printed its counts). Parallel plans are made cheap here, so a count
-// outside Counting does get one — the test can tell — and one inside
-// must not; nor may the setting outlive the transaction.
-func TestCounting_PostgresPlansNoParallelWorkers(t *testing.T) {
-	db := testdb.Postgres(t)
+// printed its counts). Parallel plans are made cheap here, so a
+// connection whose DATABASE_URL asks for workers does get one — the test
+// can tell, and the URL's choice is kept — and sessiond's own must not.
+func TestPostgres_CountsPlanNoParallelWorkers(t *testing.T) {
+	url := testdb.PostgresURL(t)
 	ctx := context.Background()
-	plan := func(ctx context.Context, q bun.IDB) (string, error) {
-		for _, set := range []string{"parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-			"min_parallel_table_scan_size = 0", "min_parallel_index_scan_size = 0"} {
-			if _, err := q.ExecContext(ctx, "SET LOCAL "+set); err != nil {
-				return "", err
-			}
-		}
+	plan := func(db *models.DB) string {
+		t.Helper()
 		var lines []string
-		err := q.NewRaw("EXPLAIN SELECT count(*) FROM sessions WHERE expires_at > ?", time.Now()).Scan(ctx, &lines)
-		return strings.Join(lines, "\n"), err
-	}
-	var outside string
-	err := db.Read.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) (err error) {
-		outside, err = plan(ctx, tx)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(outside, "Gather") {
-		t.Fatalf("outside Counting the count should get a parallel plan here, or the test proves nothing:\n%s", outside)
-	}
-	var inside string
-	if err := db.Counting(ctx, func(ctx context.Context, q bun.IDB) (err error) {
-		inside, err = plan(ctx, q)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(inside, "Gather") {
-		t.Fatalf("Counting planned parallel workers:\n%s", inside)
-	}
-	for range 4 { // every pooled connection keeps the server's default
-		var workers string
-		if err := db.Read.QueryRowContext(ctx, "SHOW max_parallel_workers_per_gather").Scan(&workers); err != nil {
+		err := db.Read.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			for _, set := range []string{"parallel_setup_cost = 0", "parallel_tuple_cost = 0",
+				"min_parallel_table_scan_size = 0", "min_parallel_index_scan_size = 0"} {
+				if _, err := tx.ExecContext(ctx, "SET LOCAL "+set); err != nil {
+					return err
+				}
+			}
+			return tx.NewRaw("EXPLAIN SELECT count(*) FROM sessions WHERE expires_at > ?", time.Now()).Scan(ctx, &lines)
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if workers == "0" {
-			t.Fatal("max_parallel_workers_per_gather = 0 outlived Counting's transaction")
-		}
+		return strings.Join(lines, "\n")
+	}
+	if p := plan(testdb.Open(t, url+"&max_parallel_workers_per_gather=2")); !strings.Contains(p, "Gather") {
+		t.Fatalf("with workers allowed the count should get a parallel plan here, or the test proves nothing:\n%s", p)
+	}
+	if p := plan(testdb.Open(t, url)); strings.Contains(p, "Gather") {
+		t.Fatalf("a sessiond connection planned parallel workers:\n%s", p)
 	}
 }

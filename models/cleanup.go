@@ -328,24 +328,13 @@ func unlockCleanup(conn bun.Conn) {
 
 // CountExpired counts sessions expired at now: what a cleanup would delete.
 func CountExpired(ctx context.Context, db *DB, now time.Time) (int, error) {
-	n, err := countRows(ctx, db, (*Session)(nil), "expires_at <= ?", db.T(now))
-	return n, Wrap(err, "count expired sessions")
+	n, err := db.Read.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
+	return int(n), Wrap(err, "count expired sessions")
 }
 
 func countOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) {
-	n, err := countRows(ctx, db, (*Event)(nil), "at < ?", db.T(cutoff))
-	return n, Wrap(err, "count old audit events")
-}
-
-// countRows counts model's rows where cond holds, as whole-table counts run.
-func countRows(ctx context.Context, db *DB, model any, cond string, arg any) (int, error) {
-	var n int
-	err := db.counting(ctx, func(ctx context.Context, q bun.IDB) error {
-		c, err := q.NewSelect().Model(model).Where(cond, arg).Count(ctx)
-		n = int(c)
-		return err
-	})
-	return n, err
+	n, err := db.Read.NewSelect().Model((*Event)(nil)).Where("at < ?", db.T(cutoff)).Count(ctx)
+	return int(n), Wrap(err, "count old audit events")
 }
 
 // CleanupStats are the counts the cleanup command prints before and after.

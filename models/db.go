@@ -56,26 +56,6 @@ func (db *DB) SetSessionCache(c *SessionCache) { db.cache = c }
 // SessionCache is the cache in use, nil when there is none.
 func (db *DB) SessionCache() *SessionCache { return db.cache }
 
-// counting runs whole-table counts (the dashboard's, /metrics', the
-// cleanup command's). On PostgreSQL they run in one read-only transaction
-// planned without parallel workers: a parallel count of a million sessions
-// put a process on every core for ~150 ms, no faster than one process on a
-// two-core machine (145 ms), and the session lookups beside it waited —
-// vegeta at 2,000 lookups/s with the cache off read p99 3.8 ms alone and
-// 13–71 ms while the cleanup CLI printed its counts; 5.5–5.9 ms without
-// the workers.
-func (db *DB) counting(ctx context.Context, fn func(ctx context.Context, q bun.IDB) error) error {
-	if db.Kind != Postgres {
-		return fn(ctx, db.Read)
-	}
-	return db.Read.RunInTx(ctx, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.ExecContext(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
-			return err
-		}
-		return fn(ctx, tx)
-	})
-}
-
 // revoking runs fn in a transaction as a revocation: what fn's messages
 // name (see SessionCache.Apply) is announced to every instance on this
 // PostgreSQL by NOTIFY inside the transaction — delivered only at commit,
@@ -134,8 +114,19 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// every execution otherwise: PostgreSQL keeps custom plans when the
 	// generic one's estimate (10 hashes) costs more than one hash's. Only
 	// the lookup (and seeding's INSERTs) send parameters; bun inlines its.
-	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
-		cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	//
+	// And no parallel workers: sessiond's reads are index lookups and
+	// ranges, and a parallel whole-table count (dashboard, /metrics, the
+	// cleanup command's before/after) put a process on every core for
+	// ~150 ms — no faster than one process on a two-core machine (145 ms)
+	// — while the session lookups beside it waited: vegeta at 2,000
+	// lookups/s with the cache off read p99 3.8 ms alone, 13–71 ms while
+	// the cleanup CLI printed its counts, 5.5–5.9 ms without the workers.
+	// A DATABASE_URL that sets either parameter keeps its own value.
+	for name, value := range map[string]string{"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0"} {
+		if _, set := cfg.RuntimeParams[name]; !set {
+			cfg.RuntimeParams[name] = value
+		}
 	}
 	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxOpenConns(16)

@@ -100,6 +100,9 @@ func TestLoadBenchmark(t *testing.T) {
 					rows = append(rows, benchAdminList(t, d.name, srv, admin)...)
 				}
 			}
+			if p.cache == "0" && !p.cli {
+				rows = append(rows, benchBusyReference(t, d.name, p.label, srv, tokens, vegeta)...)
+			}
 			rows = append(rows, benchCleanup(t, d.name, p.label, srv, admin, tokens, vegeta, p.cli)...)
 			srv.stop()
 			forgetFixtures(t, d.url) // the cleanup ate the million expired sessions
@@ -484,50 +487,9 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 	if m == nil {
 		t.Fatal("no CSRF token on the admin's home page")
 	}
-	targets := filepath.Join(filepath.Dir(vegeta), "..", "targets.txt")
-	var b strings.Builder
-	for _, tok := range tokens[:100] {
-		fmt.Fprintf(&b, "GET %s/api/me\nCookie: sessiond_session=%s\nAccept: application/json\n\n", s.base, tok)
-	}
-	if err := os.WriteFile(targets, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// attack runs lookups at 2,000/s for d, or (d = 0) until stop yields.
+	targets := writeTargets(t, vegeta, s.base, tokens)
 	attack := func(d time.Duration, stop <-chan string) (p99, success, stopped string) {
-		results := filepath.Join(filepath.Dir(vegeta), "..", "results.bin")
-		cmd := exec.Command(vegeta, "attack", "-rate=2000", "-duration="+d.String(), "-targets="+targets, "-output="+results)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("vegeta: %v", err)
-		}
-		if stop != nil {
-			stopped = <-stop
-			_ = cmd.Process.Signal(os.Interrupt) // vegeta stops and writes what it has
-		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("vegeta attack: %v\n%s", err, stderr.Bytes())
-		}
-		out, err := exec.Command(vegeta, "report", results).CombinedOutput()
-		if err != nil {
-			t.Fatalf("vegeta report: %v\n%s", err, out)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.HasPrefix(line, "Latencies") {
-				f := strings.Fields(line)
-				p99 = strings.TrimSuffix(f[len(f)-2], ",")
-			}
-			if strings.HasPrefix(line, "Requests") {
-				f := strings.Fields(line)
-				success = strings.TrimSuffix(f[len(f)-3], ",") + " lookups, "
-			}
-			if strings.HasPrefix(line, "Success") {
-				success += strings.TrimSpace(strings.SplitN(line, "]", 2)[1])
-			}
-		}
-		return p99, success, stopped
+		return attackLookups(t, vegeta, targets, d, stop)
 	}
 	// Warm up first: a server that has just started opens its database
 	// connections during the first seconds (on PostgreSQL the CLI pass's
@@ -571,13 +533,99 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 	}()
 	// During: from the cleanup's start to its end, however long it takes.
 	during, success, result := attack(0, done)
+	return row(p99Ratio(before, during), fmt.Sprintf("p99 %s → %s, success %s; cleanup %s; goal ≤ 3×, zero errors", before, during, success, result))
+}
+
+// writeTargets writes vegeta's targets: /api/me with each of the first
+// hundred fixture cookies in turn.
+func writeTargets(t *testing.T, vegeta, base string, tokens []string) string {
+	targets := filepath.Join(filepath.Dir(vegeta), "..", "targets.txt")
+	var b strings.Builder
+	for _, tok := range tokens[:100] {
+		fmt.Fprintf(&b, "GET %s/api/me\nCookie: sessiond_session=%s\nAccept: application/json\n\n", base, tok)
+	}
+	if err := os.WriteFile(targets, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return targets
+}
+
+// attackLookups runs lookups at 2,000/s for d, or (d = 0) until stop
+// yields, and returns vegeta's p99, its success line and what stop said.
+func attackLookups(t *testing.T, vegeta, targets string, d time.Duration, stop <-chan string) (p99, success, stopped string) {
+	results := filepath.Join(filepath.Dir(vegeta), "..", "results.bin")
+	cmd := exec.Command(vegeta, "attack", "-rate=2000", "-duration="+d.String(), "-targets="+targets, "-output="+results)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("vegeta: %v", err)
+	}
+	if stop != nil {
+		stopped = <-stop
+		_ = cmd.Process.Signal(os.Interrupt) // vegeta stops and writes what it has
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("vegeta attack: %v\n%s", err, stderr.Bytes())
+	}
+	out, err := exec.Command(vegeta, "report", results).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vegeta report: %v\n%s", err, out)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "Latencies") {
+			f := strings.Fields(line)
+			p99 = strings.TrimSuffix(f[len(f)-2], ",")
+		}
+		if strings.HasPrefix(line, "Requests") {
+			f := strings.Fields(line)
+			success = strings.TrimSuffix(f[len(f)-3], ",") + " lookups, "
+		}
+		if strings.HasPrefix(line, "Success") {
+			success += strings.TrimSpace(strings.SplitN(line, "]", 2)[1])
+		}
+	}
+	return p99, success, stopped
+}
+
+// benchBusyReference is the yardstick for the cleanup rows: the same
+// lookups beside nothing but a loop that keeps one core busy 25 ms out of
+// every 75 (about what a cleanup's chunks and pauses take), so the table
+// shows how much of a cleanup's effect on p99 any background work has on
+// a two-core machine whose load generator shares the cores.
+func benchBusyReference(t *testing.T, db, cache string, s *benchServer, tokens []string, vegeta string) []benchRow {
+	row := func(v, note string) []benchRow {
+		return []benchRow{{db, "reference: a busy loop, no cleanup", "lookup p99 during ÷ before, " + cache, v, note}}
+	}
+	if vegeta == "" {
+		return row("skipped", "vegeta not installed in .bench/bin (task bench installs it)")
+	}
+	targets := writeTargets(t, vegeta, s.base, tokens)
+	attackLookups(t, vegeta, targets, 3*time.Second, nil) // warm-up
+	before, _, _ := attackLookups(t, vegeta, targets, 10*time.Second, nil)
+	stop := make(chan string, 1)
+	go func() {
+		end := time.Now().Add(15 * time.Second)
+		for time.Now().Before(end) {
+			for busy := time.Now().Add(25 * time.Millisecond); time.Now().Before(busy); {
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		stop <- "15s"
+	}()
+	during, success, _ := attackLookups(t, vegeta, targets, 0, stop)
+	return row(p99Ratio(before, during), fmt.Sprintf("p99 %s → %s, success %s; one core busy 25 ms of every 75 for 15 s", before, during, success))
+}
+
+// p99Ratio is during ÷ before as "2.10×" ("?" when before is unreadable).
+func p99Ratio(before, during string) string {
 	pb, _ := time.ParseDuration(before)
 	pd, _ := time.ParseDuration(during)
-	ratio := "?"
-	if pb > 0 {
-		ratio = fmt.Sprintf("%.2f×", float64(pd)/float64(pb))
+	if pb <= 0 {
+		return "?"
 	}
-	return row(ratio, fmt.Sprintf("p99 %s → %s, success %s; cleanup %s; goal ≤ 3×, zero errors", before, during, success, result))
+	return fmt.Sprintf("%.2f×", float64(pd)/float64(pb))
 }
 
 func printBenchTable(t *testing.T, rows []benchRow) {

@@ -475,7 +475,7 @@ func benchAdminList(t *testing.T, db string, s *benchServer, adminToken string) 
 var csrfMetaLoad = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
 
 // benchCleanup runs lookups at 2,000/s with vegeta before and during a
-// cleanup of the expired sessions (POST /admin/sessions action=cleanup).
+// cleanup of the expired sessions, by the admin's button or by the CLI.
 func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken string, tokens []string, vegeta string, viaCLI bool) []benchRow {
 	row := func(v, note string) []benchRow {
 		return []benchRow{{db, "cleanup under 2,000 lookups/s", "lookup p99 during ÷ before, " + cache, v, note}}
@@ -487,53 +487,52 @@ func benchCleanup(t *testing.T, db, cache string, s *benchServer, adminToken str
 	if m == nil {
 		t.Fatal("no CSRF token on the admin's home page")
 	}
-	targets := writeTargets(t, vegeta, s.base, tokens)
-	attack := func(d time.Duration, stop <-chan string) (p99, success, stopped string) {
-		return attackLookups(t, vegeta, targets, d, stop)
+	csrf := string(m[1])
+	cleanup := func() string { return cleanupByAdmin(s, adminToken, csrf) }
+	if viaCLI {
+		cleanup = func() string { return cleanupByCLI(s) }
 	}
-	// Warm up first: a server that has just started opens its database
-	// connections during the first seconds (on PostgreSQL the CLI pass's
-	// "before" p99 was 340 ms without this).
-	attack(3*time.Second, nil)
-	before, _, _ := attack(10*time.Second, nil)
-	done := make(chan string, 1)
-	go func() {
-		if viaCLI {
-			cmd := exec.Command(s.cmd.Path, "sessions", "cleanup")
-			cmd.Env = s.cmd.Env
-			start := time.Now()
-			out, err := cmd.CombinedOutput()
-			var summary string // the total, not the statistics around it
-			for _, line := range strings.Split(string(out), "\n") {
-				if strings.HasPrefix(line, "deleted ") {
-					summary = line
-				}
-			}
-			if err != nil {
-				summary = fmt.Sprintf("%v: %s", err, out)
-			}
-			done <- fmt.Sprintf("by the CLI: %s; %s", summary, time.Since(start).Round(time.Millisecond))
-			return
-		}
-		form := url.Values{"action": {"cleanup"}, "_csrf": {string(m[1])}}
-		req, _ := http.NewRequest("POST", s.base+"/admin/sessions", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-CSRF-Token", string(m[1]))
-		req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
-		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- fmt.Sprintf("%d %s in %s", resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
-	}()
 	// During: from the cleanup's start to its end, however long it takes.
-	during, success, result := attack(0, done)
+	before, during, success, result := lookupsBeside(t, vegeta, writeTargets(t, vegeta, s.base, tokens), cleanup)
 	return row(p99Ratio(before, during), fmt.Sprintf("p99 %s → %s, success %s; cleanup %s; goal ≤ 3×, zero errors", before, during, success, result))
+}
+
+// cleanupByAdmin presses the admin's "clean up expired" (POST
+// /admin/sessions action=cleanup) and says what came back and when.
+func cleanupByAdmin(s *benchServer, adminToken, csrf string) string {
+	form := url.Values{"action": {"cleanup"}, "_csrf": {csrf}}
+	req, _ := http.NewRequest("POST", s.base+"/admin/sessions", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return fmt.Sprintf("%d %s in %s", resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
+}
+
+// cleanupByCLI runs `sessiond sessions cleanup` in its own process on the
+// server's database and says its total and how long it took.
+func cleanupByCLI(s *benchServer) string {
+	cmd := exec.Command(s.cmd.Path, "sessions", "cleanup")
+	cmd.Env = s.cmd.Env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	var summary string // the total, not the statistics around it
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "deleted ") {
+			summary = line
+		}
+	}
+	if err != nil {
+		summary = fmt.Sprintf("%v: %s", err, out)
+	}
+	return fmt.Sprintf("by the CLI: %s; %s", summary, time.Since(start).Round(time.Millisecond))
 }
 
 // writeTargets writes vegeta's targets: /api/me with each of the first
@@ -601,21 +600,29 @@ func benchBusyReference(t *testing.T, db, cache string, s *benchServer, tokens [
 	if vegeta == "" {
 		return row("skipped", "vegeta not installed in .bench/bin (task bench installs it)")
 	}
-	targets := writeTargets(t, vegeta, s.base, tokens)
-	attackLookups(t, vegeta, targets, 3*time.Second, nil) // warm-up
-	before, _, _ := attackLookups(t, vegeta, targets, 10*time.Second, nil)
-	stop := make(chan string, 1)
-	go func() {
-		end := time.Now().Add(15 * time.Second)
-		for time.Now().Before(end) {
+	before, during, success, _ := lookupsBeside(t, vegeta, writeTargets(t, vegeta, s.base, tokens), func() string {
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); {
 			for busy := time.Now().Add(25 * time.Millisecond); time.Now().Before(busy); {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		stop <- "15s"
-	}()
-	during, success, _ := attackLookups(t, vegeta, targets, 0, stop)
+		return "15s"
+	})
 	return row(p99Ratio(before, during), fmt.Sprintf("p99 %s → %s, success %s; one core busy 25 ms of every 75 for 15 s", before, during, success))
+}
+
+// lookupsBeside measures the lookups' p99 alone for 10 s ("before"), then
+// while disturb runs in a goroutine of its own ("during", until disturb
+// returns what it did). A warm-up comes first: a server that has just
+// started opens its database connections during the first seconds (on
+// PostgreSQL the CLI cleanup's "before" p99 was 340 ms without it).
+func lookupsBeside(t *testing.T, vegeta, targets string, disturb func() string) (before, during, success, result string) {
+	attackLookups(t, vegeta, targets, 3*time.Second, nil)
+	before, _, _ = attackLookups(t, vegeta, targets, 10*time.Second, nil)
+	done := make(chan string, 1)
+	go func() { done <- disturb() }()
+	during, success, result = attackLookups(t, vegeta, targets, 0, done)
+	return before, during, success, result
 }
 
 // p99Ratio is during ÷ before as "2.10×" ("?" when before is unreadable).

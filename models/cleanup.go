@@ -212,10 +212,11 @@ type pacer struct {
 // two at 2.99×; resting twice as long, 2.16×, one above 3×.)
 //
 // SQLite rests four times as long: its deletes are CPU on the server's own
-// machine, and on a faster two-core machine, where lookups alone had a p99
-// of 0.5–0.8 ms, a cleanup resting twice as long took it to 3.2–3.8× (a
-// plain loop busy a third of the time did 3.8–4.9×); resting four times as
-// long, 2.3–2.7×, the million rows taking 85–115 s instead of 55–65 s.
+// machine. On a faster two-core machine, where lookups alone had a p99 of
+// 0.5–0.8 ms, a cleanup resting twice as long took it to a median 3.15× of
+// before over six passes, four above 3× (a plain loop busy a third of the
+// time: 3.8–4.9×); resting four times as long, a median 2.68× over nine,
+// two above 3×, the million rows taking 84–127 s instead of 53–65 s.
 const (
 	restFactor       = 2
 	restFactorSQLite = 4

@@ -47,7 +47,7 @@ func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args [
 		n := 0
 		onChunk = func(c models.CleanupChunk) {
 			n++
-			fmt.Fprintf(out, "  chunk %d: %s %d rows (limit %d) in %d ms\n", n, c.Table, c.Rows, c.Size, c.Took.Milliseconds())
+			fmt.Fprintf(out, "  chunk %d: %s %d rows (limit %d) in %d ms, then rest %d ms\n", n, c.Table, c.Rows, c.Size, c.Took.Milliseconds(), c.Rest.Milliseconds())
 		}
 	}
 	opt := cleanupOptions(cfg, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"}, onChunk)

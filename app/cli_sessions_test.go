@@ -49,7 +49,7 @@ func TestCLI_SessionsCleanup_DryRunCountsWhatTheRealRunDeletes_VerbosePrintsChun
 			if err != nil {
 				t.Fatalf("cleanup: %v\n%s", err, out)
 			}
-			for _, want := range []string{"chunk 1: sessions 7 rows (limit 7) in ", "chunk 6: sessions 7 rows", "deleted 42 expired session(s)", "after:  total 10, active 10, expired 0, expiring within 24h 9"} {
+			for _, want := range []string{"chunk 1: sessions 7 rows (limit 7) in ", " ms, then rest ", "chunk 6: sessions 7 rows", "deleted 42 expired session(s)", "after:  total 10, active 10, expired 0, expiring within 24h 9"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}

@@ -71,6 +71,7 @@ type CleanupChunk struct {
 	Rows  int
 	Size  int // the limit it ran with
 	Took  time.Duration
+	Rest  time.Duration // the pause after it
 }
 
 // CleanupResult is what a run did. Deleted counts sessions (for a dry run,
@@ -102,12 +103,6 @@ func Cleanup(ctx context.Context, db *DB, now time.Time, opt CleanupOptions) (re
 	defer func() { res.Took = time.Since(start) }()
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = 10000
-	}
-	if opt.Target <= 0 {
-		opt.Target = 25 * time.Millisecond
-		if db.Kind == Postgres {
-			opt.Target = 100 * time.Millisecond
-		}
 	}
 	if opt.DryRun {
 		res.Deleted, err = CountExpired(ctx, db, now)
@@ -147,13 +142,7 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	res.RunID = run.ID
 	started := time.Now()
 
-	p := pacer{opt: opt, size: opt.BatchSize, rest: restFactor}
-	if db.Kind == SQLite {
-		// SQLite deletes on this process's CPU: start small (a first
-		// 10,000-row chunk took ~250 ms), and rest longer.
-		p.size = min(opt.BatchSize, 1000)
-		p.rest = restFactorSQLite
-	}
+	p := newPacer(opt, db.Kind)
 	var err error
 	res.Deleted, err = p.drain(ctx, "sessions", func(ctx context.Context, limit int) (int, error) {
 		if db.Kind == SQLite {
@@ -197,7 +186,7 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	return res, err
 }
 
-// pacer runs a delete in chunks sized by time.
+// pacer runs a delete in chunks sized by time, resting after each one.
 type pacer struct {
 	opt    CleanupOptions
 	size   int
@@ -222,6 +211,25 @@ const (
 	restFactorSQLite = 4
 )
 
+// newPacer sets the chunk target, the first chunk and the rest for the
+// database: the one place they depend on it.
+func newPacer(opt CleanupOptions, kind Dialect) *pacer {
+	if opt.Target <= 0 {
+		opt.Target = 100 * time.Millisecond
+		if kind == SQLite {
+			opt.Target = 25 * time.Millisecond
+		}
+	}
+	p := &pacer{opt: opt, size: opt.BatchSize, rest: restFactor}
+	if kind == SQLite {
+		// SQLite deletes on this process's CPU: start small (a first
+		// 10,000-row chunk took ~250 ms), and rest longer.
+		p.size = min(opt.BatchSize, 1000)
+		p.rest = restFactorSQLite
+	}
+	return p
+}
+
 // drain calls del until it deletes fewer rows than asked. A chunk, once
 // started, is never interrupted (it runs on a context without cancel); ctx
 // is checked before each chunk and during the pause after it.
@@ -242,14 +250,18 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 			return total, nil
 		}
 		p.chunks++
-		if p.opt.OnChunk != nil {
-			p.opt.OnChunk(CleanupChunk{Table: table, Rows: n, Size: limit, Took: took})
+		last := n < limit
+		pause := min(max(p.rest*took, time.Millisecond), time.Second)
+		if last {
+			pause = 0
 		}
-		if n < limit {
+		if p.opt.OnChunk != nil {
+			p.opt.OnChunk(CleanupChunk{Table: table, Rows: n, Size: limit, Took: took, Rest: pause})
+		}
+		if last {
 			return total, nil
 		}
 		p.size = nextChunkSize(limit, took, p.opt.Target, floor, p.opt.BatchSize)
-		pause := min(max(p.rest*took, time.Millisecond), time.Second)
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()

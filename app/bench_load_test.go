@@ -157,6 +157,12 @@ func benchToken(i int) string {
 // the benchTokens sessions wrk uses. It returns their tokens and an admin's.
 func benchFixtures(t *testing.T, dsn string) ([]string, string) {
 	ctx := context.Background()
+	if u, err := url.Parse(dsn); err == nil && u.Scheme == "postgres" {
+		q := u.Query()
+		q.Set("statement_timeout", "0") // a million rows in one INSERT
+		u.RawQuery = q.Encode()
+		dsn = u.String()
+	}
 	db, err := models.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)

@@ -161,6 +161,94 @@ func TestFault_PostgresBackendsTerminated_NoFiveHundred_AndRecovers(t *testing.T
 	}
 }
 
+// A table locked by hand (an ALTER TABLE, a psql transaction left open)
+// holds every lookup behind it. PostgreSQL's statement timeout (set by
+// sessiond unless DATABASE_URL does; 300 ms here) ends the wait: the
+// request gets a 503 instead of hanging, a sign-in changes nothing, and
+// all works again once the lock is gone.
+func TestFault_PostgresTableLockedByHand_Returns503_AfterStatementTimeout(t *testing.T) {
+	raw := testdb.PostgresURL(t)
+	db := testdb.Open(t, raw+"&statement_timeout=300")
+	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
+	user := testdb.CreateUser(t, db, "pglock@example.com", models.RoleUser)
+	c := a.client()
+	c.login(user.Email, "password123")
+	other := a.client()
+	other.page("/login")
+
+	locker, err := sql.Open("pgx", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close()
+	tx, err := locker.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each request runs on a goroutine: without the timeout it would wait
+	// for the lock, i.e. for ever, and the test would say so and go on.
+	answer := func(req *http.Request) (int, string) {
+		type result struct {
+			status int
+			body   string
+			err    error
+		}
+		done := make(chan result, 1)
+		go func() {
+			resp, err := a.srv.Handler().Test(req, -1)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- result{status: resp.StatusCode, body: string(b)}
+		}()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			return r.status, r.body
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s %s: no answer while the table is locked", req.Method, req.URL.Path)
+			return 0, ""
+		}
+	}
+	me, _ := http.NewRequest("GET", testBase+"/api/me", nil)
+	me.Header.Set("Accept", "application/json")
+	for _, ck := range c.jar.Cookies(me.URL) {
+		me.AddCookie(ck)
+	}
+	if status, body := answer(me); status != http.StatusServiceUnavailable || strings.Contains(body, "statement") {
+		t.Fatalf("/api/me with sessions locked: %d %s", status, body)
+	}
+	form := url.Values{"email": {user.Email}, "password": {"password123"}, "_csrf": {other.csrf}}
+	signIn, _ := http.NewRequest("POST", testBase+"/login", strings.NewReader(form.Encode()))
+	signIn.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, ck := range other.jar.Cookies(signIn.URL) {
+		signIn.AddCookie(ck)
+	}
+	if status, body := answer(signIn); status != http.StatusServiceUnavailable {
+		t.Fatalf("sign-in with sessions locked: %d %s", status, body)
+	}
+
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.signedIn() {
+		t.Fatal("the session does not work after the lock is gone")
+	}
+	if n := countRows(t, db, "sessions", ""); n != 1 {
+		t.Fatalf("%d sessions after the refused sign-in, want 1", n)
+	}
+}
+
 // Every kind of write waits for a lock another process holds too long:
 // a sign-in (create), a request whose session is due a refresh (with
 // SESSION_UPDATE_AGE=0 each one is) and a sign-out (a revocation). Each

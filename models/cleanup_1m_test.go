@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -112,7 +114,14 @@ func seedBulk(t *testing.T, db *models.DB, userID int64, n int, now time.Time) [
 	if db.Kind == models.SQLite {
 		_, err = db.ExecContext(ctx, q, 2*n, userID, db.T(now), db.T(now), created, created)
 	} else {
-		_, err = db.ExecContext(ctx, q, userID, now, created, created, 2*n)
+		// Millions of rows in one statement: past the 10 s statement timeout.
+		err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, q, userID, now, created, created, 2*n)
+			return err
+		})
 	}
 	if err != nil {
 		t.Fatalf("seed: %v", err)

@@ -105,6 +105,10 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 	}
 }
 
+// statementTimeout is PostgreSQL's statement_timeout for sessiond's
+// connections, unless DATABASE_URL sets one.
+const statementTimeout = "10s"
+
 func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -122,8 +126,15 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// — while the session lookups beside it waited: vegeta at 2,000
 	// lookups/s with the cache off read p99 3.8 ms alone, 13–71 ms while
 	// the cleanup CLI printed its counts, 5.5–5.9 ms without the workers.
-	// A DATABASE_URL that sets either parameter keeps its own value.
-	for name, value := range map[string]string{"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0"} {
+	//
+	// And a statement timeout: a lookup stuck behind a lock (an ALTER TABLE
+	// run by hand, a transaction left open in psql) would otherwise hold
+	// its request forever, and every request after it. With one, it fails
+	// after 10 s and the request gets a 503; migrations lift it.
+	// A DATABASE_URL that sets any of these parameters keeps its own value
+	// (statement_timeout=0 turns the timeout off).
+	for name, value := range map[string]string{"plan_cache_mode": "force_generic_plan", "max_parallel_workers_per_gather": "0",
+		"statement_timeout": statementTimeout} {
 		if _, set := cfg.RuntimeParams[name]; !set {
 			cfg.RuntimeParams[name] = value
 		}

@@ -89,9 +89,10 @@ func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// 08: connection exception, 53: insufficient resources,
-		// 57P: operator intervention (terminated backend, shutdown).
+		// 57P: operator intervention (terminated backend, shutdown),
+		// 57014: statement timeout, 55P03: lock timeout.
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
-			strings.HasPrefix(pgErr.Code, "57P")
+			strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "57014" || pgErr.Code == "55P03"
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {

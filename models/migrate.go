@@ -62,6 +62,11 @@ func Migrate(ctx context.Context, db *DB) ([]string, error) {
 		done := false
 		err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 			if db.Kind == Postgres {
+				// No statement timeout here: a migration may rewrite a big
+				// table, and another instance's may hold the lock as long.
+				if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+					return err
+				}
 				if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", migrateLockKey); err != nil {
 					return err
 				}

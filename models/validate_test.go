@@ -472,3 +472,24 @@ func TestPostgres_ConnectionsUseGenericPlans(t *testing.T) {
 		}
 	}
 }
+
+// Statements time out after 10 s, so a lookup stuck behind a lock fails
+// (a 503) instead of holding its request forever; DATABASE_URL may set
+// another value or turn it off.
+func TestPostgres_ConnectionsHaveAStatementTimeout(t *testing.T) {
+	url := testdb.PostgresURL(t)
+	for _, c := range []struct{ url, want string }{
+		{url, "10s"},
+		{url + "&statement_timeout=250", "250ms"},
+		{url + "&statement_timeout=0", "0"},
+	} {
+		db := testdb.Open(t, c.url)
+		var got string
+		if err := db.Read.QueryRowContext(context.Background(), "SHOW statement_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != c.want {
+			t.Errorf("%s: statement_timeout %q, want %q", c.url, got, c.want)
+		}
+	}
+}

@@ -455,41 +455,25 @@ func TestLookup_AfterClose_IsUnavailable(t *testing.T) {
 // sessiond's PostgreSQL connections use generic plans for the statements it
 // prepares: the batched lookup's token_hash = ANY($1) would otherwise be
 // planned anew on every execution (it was, at 2.3× the time of a lookup).
-// A DATABASE_URL that sets plan_cache_mode itself keeps its choice.
-func TestPostgres_ConnectionsUseGenericPlans(t *testing.T) {
+// Statements time out after 10 s, so a lookup stuck behind a lock fails (a
+// 503) instead of holding its request forever. A DATABASE_URL that sets
+// either parameter keeps its choice (statement_timeout=0: none).
+func TestPostgres_ConnectionSettings_GenericPlansAndAStatementTimeout(t *testing.T) {
 	url := testdb.PostgresURL(t)
-	for _, c := range []struct{ url, want string }{
-		{url, "force_generic_plan"},
-		{url + "&plan_cache_mode=auto", "auto"},
-	} {
-		db := testdb.Open(t, c.url)
-		var mode string
-		if err := db.Read.QueryRowContext(context.Background(), "SHOW plan_cache_mode").Scan(&mode); err != nil {
-			t.Fatal(err)
-		}
-		if mode != c.want {
-			t.Errorf("%s: plan_cache_mode %q, want %q", c.url, mode, c.want)
-		}
-	}
-}
-
-// Statements time out after 10 s, so a lookup stuck behind a lock fails
-// (a 503) instead of holding its request forever; DATABASE_URL may set
-// another value or turn it off.
-func TestPostgres_ConnectionsHaveAStatementTimeout(t *testing.T) {
-	url := testdb.PostgresURL(t)
-	for _, c := range []struct{ url, want string }{
-		{url, "10s"},
-		{url + "&statement_timeout=250", "250ms"},
-		{url + "&statement_timeout=0", "0"},
+	for _, c := range []struct{ url, setting, want string }{
+		{url, "plan_cache_mode", "force_generic_plan"},
+		{url + "&plan_cache_mode=auto", "plan_cache_mode", "auto"},
+		{url, "statement_timeout", "10s"},
+		{url + "&statement_timeout=250", "statement_timeout", "250ms"},
+		{url + "&statement_timeout=0", "statement_timeout", "0"},
 	} {
 		db := testdb.Open(t, c.url)
 		var got string
-		if err := db.Read.QueryRowContext(context.Background(), "SHOW statement_timeout").Scan(&got); err != nil {
+		if err := db.Read.QueryRowContext(context.Background(), "SHOW "+c.setting).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != c.want {
-			t.Errorf("%s: statement_timeout %q, want %q", c.url, got, c.want)
+			t.Errorf("%s: %s %q, want %q", c.url, c.setting, got, c.want)
 		}
 	}
 }

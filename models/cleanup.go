@@ -88,8 +88,8 @@ type CleanupResult struct {
 // Cleanup deletes sessions expired at now (expires_at ≤ now) and prunes
 // old audit events, in chunks: each chunk is one short statement (its own
 // transaction), sized to take about opt.Target, with a pause after it
-// twice as long as the chunk (eight times on SQLite) so requests get the
-// CPU and the SQLite writer.
+// eight times as long as the chunk, so requests get the CPU and the SQLite
+// writer.
 // A cancelled ctx stops it between chunks; what was deleted stays deleted
 // and the run is recorded with the error "cancelled".
 //
@@ -190,34 +190,31 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 type pacer struct {
 	opt    CleanupOptions
 	size   int
-	rest   time.Duration // the pause after a chunk, as a multiple of the chunk's duration
 	chunks int
 }
 
 // restFactor is the pause after a chunk as a multiple of its duration, so
-// lookups keep their CPU and, on SQLite, the one writer. (On PostgreSQL,
-// resting as long as the chunk, lookup p99 during a cleanup of a million
-// rows rose to a median 2.85× of before over nine runs, two above 3× and
-// two at 2.99×; resting twice as long, 2.16×, one above 3×.)
+// lookups keep their CPU and, on SQLite, the one writer: a chunk busies a
+// core a ninth of the time. On two cores shared with the load generator,
+// any work busy a fifth of the time or more took the p99 of lookups at
+// 2,000/s to about 3× of before (a plain loop busy 25 ms of every 75:
+// 2.5–4.9×), and so did cleanups that rested less. A million expired rows,
+// lookups p99 during ÷ before (server with the cache on, off, the CLI):
+//   - SQLite resting 2×: a median 3.15× over six passes, four above 3×
+//     (AMD EPYC VM); 4×: a median 2.68× over nine, two above 3×; then on
+//     an Intel Xeon VM 2.14×, 1.85×; 8×: 2.63×, 1.40×, 1.22× and 1.31×,
+//     1.82×, 1.32×, the million taking 163–222 s instead of 84–127 s.
+//   - PostgreSQL resting 1×: a median 2.85× over nine, two above 3×; 2×:
+//     a median 2.16×, one above 3× (slower machines), then 1.53×, 3.19×,
+//     2.08× on the Xeon; 8×: 1.13×, 1.43×, 1.45× and 1.41×, 1.44×, 1.97×,
+//     30–55 s instead of 9–11 s.
 //
-// SQLite rests eight times as long: its deletes are CPU on the server's
-// own machine, and on two cores shared with the load generator any work
-// busy a fifth of the time takes the lookups' p99 near 3×. On an AMD EPYC
-// VM, where lookups alone had a p99 of 0.5–0.8 ms, resting twice as long
-// gave a median 3.15× of before over six passes, four above 3× (a plain
-// loop busy a third of the time: 3.8–4.9×); four times, a median 2.68×
-// over nine, two above 3× (84–127 s for the million rows instead of
-// 53–65 s). On an Intel Xeon VM, four times read 2.14× and 1.85× (server,
-// CLI; 123–125 s), eight times 2.63×, 1.40× and 1.22× (the first with
-// the cache on; 170–222 s). A cleanup that long is the price: it runs
-// in the background, and a million expired rows is a one-off backlog.
-const (
-	restFactor       = 2
-	restFactorSQLite = 8
-)
+// A cleanup that long is the price: it runs in the background, and a
+// million expired rows is a one-off backlog.
+const restFactor = 8
 
-// newPacer sets the chunk target, the first chunk and the rest for the
-// database: the one place they depend on it.
+// newPacer sets the chunk target and the first chunk for the database:
+// the one place they depend on it.
 func newPacer(opt CleanupOptions, kind Dialect) *pacer {
 	if opt.Target <= 0 {
 		opt.Target = 100 * time.Millisecond
@@ -225,12 +222,11 @@ func newPacer(opt CleanupOptions, kind Dialect) *pacer {
 			opt.Target = 25 * time.Millisecond
 		}
 	}
-	p := &pacer{opt: opt, size: opt.BatchSize, rest: restFactor}
+	p := &pacer{opt: opt, size: opt.BatchSize}
 	if kind == SQLite {
 		// SQLite deletes on this process's CPU: start small (a first
-		// 10,000-row chunk took ~250 ms), and rest longer.
+		// 10,000-row chunk took ~250 ms).
 		p.size = min(opt.BatchSize, 1000)
-		p.rest = restFactorSQLite
 	}
 	return p
 }
@@ -256,7 +252,7 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 		}
 		p.chunks++
 		last := n < limit
-		pause := min(max(p.rest*took, time.Millisecond), time.Second)
+		pause := min(max(restFactor*took, time.Millisecond), time.Second)
 		if last {
 			pause = 0
 		}

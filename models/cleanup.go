@@ -203,11 +203,11 @@ type pacer struct {
 //   - SQLite resting 2×: a median 3.15× over six passes, four above 3×
 //     (AMD EPYC VM); 4×: a median 2.68× over nine, two above 3×; then on
 //     an Intel Xeon VM 2.14×, 1.85×; 8×: 2.63×, 1.40×, 1.22× and 1.31×,
-//     1.82×, 1.32×, the million taking 163–222 s instead of 84–127 s.
+//     1.82×, 1.32×, the million taking 162–222 s instead of 84–127 s.
 //   - PostgreSQL resting 1×: a median 2.85× over nine, two above 3×; 2×:
 //     a median 2.16×, one above 3× (slower machines), then 1.53×, 3.19×,
 //     2.08× on the Xeon; 8×: 1.13×, 1.43×, 1.45× and 1.41×, 1.44×, 1.97×,
-//     30–55 s instead of 9–11 s.
+//     29–55 s instead of 9–11 s.
 //
 // A cleanup that long is the price: it runs in the background, and a
 // million expired rows is a one-off backlog.

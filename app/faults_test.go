@@ -190,52 +190,16 @@ func TestFault_PostgresTableLockedByHand_Returns503_AfterStatementTimeout(t *tes
 		t.Fatal(err)
 	}
 
-	// Each request runs on a goroutine: without the timeout it would wait
-	// for the lock, i.e. for ever, and the test would say so and go on.
-	answer := func(req *http.Request) (int, string) {
-		type result struct {
-			status int
-			body   string
-			err    error
-		}
-		done := make(chan result, 1)
-		go func() {
-			resp, err := a.srv.Handler().Test(req, -1)
-			if err != nil {
-				done <- result{err: err}
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			done <- result{status: resp.StatusCode, body: string(b)}
-		}()
-		select {
-		case r := <-done:
-			if r.err != nil {
-				t.Fatal(r.err)
-			}
-			return r.status, r.body
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s %s: no answer while the table is locked", req.Method, req.URL.Path)
-			return 0, ""
-		}
+	// Without the timeout a request would wait for the lock, i.e. for ever:
+	// give up on it after 20 s.
+	a.limit = 20 * time.Second
+	resp := c.request("GET", "/api/me", nil, http.Header{"Accept": {"application/json"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "statement") {
+		t.Fatalf("/api/me with sessions locked: %d %s", resp.StatusCode, body)
 	}
-	me, _ := http.NewRequest("GET", testBase+"/api/me", nil)
-	me.Header.Set("Accept", "application/json")
-	for _, ck := range c.jar.Cookies(me.URL) {
-		me.AddCookie(ck)
-	}
-	if status, body := answer(me); status != http.StatusServiceUnavailable || strings.Contains(body, "statement") {
-		t.Fatalf("/api/me with sessions locked: %d %s", status, body)
-	}
-	form := url.Values{"email": {user.Email}, "password": {"password123"}, "_csrf": {other.csrf}}
-	signIn, _ := http.NewRequest("POST", testBase+"/login", strings.NewReader(form.Encode()))
-	signIn.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	for _, ck := range other.jar.Cookies(signIn.URL) {
-		signIn.AddCookie(ck)
-	}
-	if status, body := answer(signIn); status != http.StatusServiceUnavailable {
-		t.Fatalf("sign-in with sessions locked: %d %s", status, body)
+	resp = other.form("/login", url.Values{"email": {user.Email}, "password": {"password123"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("sign-in with sessions locked: %d %s", resp.StatusCode, body)
 	}
 
 	if err := tx.Rollback(); err != nil {

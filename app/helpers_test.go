@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"sessiond/models"
 	"sessiond/models/testdb"
@@ -29,6 +30,9 @@ type testApp struct {
 	db    *models.DB
 	clock *testdb.Clock
 	logs  *syncBuffer
+	// limit, when set, fails a request that has no answer by then (a test
+	// of something that used to hang); zero waits for ever.
+	limit time.Duration
 }
 
 // syncBuffer collects log output safely from many goroutines.
@@ -97,7 +101,11 @@ func newTestApp(t testing.TB, db *models.DB, env map[string]string) *testApp {
 // do runs one request through the app without a network.
 func (a *testApp) do(req *http.Request) *http.Response {
 	a.t.Helper()
-	resp, err := a.srv.Handler().Test(req, -1)
+	ms := -1 // Fiber's "no timeout"
+	if a.limit > 0 {
+		ms = int(a.limit.Milliseconds())
+	}
+	resp, err := a.srv.Handler().Test(req, ms)
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}

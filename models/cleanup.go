@@ -251,10 +251,10 @@ func (p *pacer) drain(ctx context.Context, table string, del func(context.Contex
 			return total, nil
 		}
 		p.chunks++
-		last := n < limit
-		pause := min(max(restFactor*took, time.Millisecond), time.Second)
-		if last {
-			pause = 0
+		last := n < limit // the run ends here, without a pause
+		var pause time.Duration
+		if !last {
+			pause = min(max(restFactor*took, time.Millisecond), time.Second)
 		}
 		if p.opt.OnChunk != nil {
 			p.opt.OnChunk(CleanupChunk{Table: table, Rows: n, Size: limit, Took: took, Rest: pause})

@@ -148,7 +148,9 @@ func TestCleanup_ChunkOf7_100Expired_15Chunks_EachCommittedOnItsOwn(t *testing.T
 		if res.Deleted != 100 || res.Chunks != 15 || len(chunks) != 15 {
 			t.Fatalf("deleted %d in %d chunks (%d reported), want 100 in 15", res.Deleted, res.Chunks, len(chunks))
 		}
+		var rested time.Duration
 		for i, c := range chunks {
+			rested += c.Rest
 			want := 7
 			if i == 14 {
 				want = 2
@@ -161,6 +163,9 @@ func TestCleanup_ChunkOf7_100Expired_15Chunks_EachCommittedOnItsOwn(t *testing.T
 			if rest := min(max(8*c.Took, time.Millisecond), time.Second); i < 14 && c.Rest != rest || i == 14 && c.Rest != 0 {
 				t.Errorf("chunk %d took %v, then rested %v", i, c.Took, c.Rest)
 			}
+		}
+		if res.Took < rested {
+			t.Errorf("the run took %v, less than the %v of rests it reported: it did not pause", res.Took, rested)
 		}
 		if n := countSessions(t, db); n != 10 {
 			t.Fatalf("%d left, want the 10 live", n)

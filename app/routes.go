@@ -33,6 +33,8 @@ func (s *Server) routes() {
 	a.Get("/login/second-factor", s.handleSecondFactorForm)
 	a.Post("/login/second-factor", s.handleSecondFactor)
 	a.Get("/login/enrol", s.handleSecurity)
+	a.Post("/login/passkey/options", s.handlePasskeyLoginOptions)
+	a.Post("/login/passkey", s.handlePasskeyLogin)
 
 	// Signed-in users.
 	a.Get("/", requireUser, s.handleHome)
@@ -48,13 +50,16 @@ func (s *Server) routes() {
 	a.Get("/account/password", requireUser, s.handlePasswordForm)
 	a.Post("/account/password", requireUser, s.handlePasswordChange)
 
-	// Second factors: an authenticator app, recovery codes. Enrolling also
+	// Second factors: an authenticator app, passkeys, recovery codes. Enrolling also
 	// works for a user the policy holds right after the password.
 	a.Get("/account/security", s.handleSecurity)
 	a.Post("/account/totp", s.handleTOTPStart)
 	a.Get("/account/totp", s.handleTOTPForm)
 	a.Post("/account/totp/confirm", s.handleTOTPConfirm)
+	a.Post("/account/passkeys/options", s.handlePasskeyRegisterOptions)
+	a.Post("/account/passkeys", s.handlePasskeyRegister)
 	a.Post("/account/recovery-codes", requireUser, s.handleRecoveryCodesNew)
+	a.Post("/account/factors/:id/name", requireUser, s.handleFactorRename)
 	a.Delete("/account/factors/:id", requireUser, s.handleFactorRemove)
 
 	// Admins only: every route and fragment under /admin.

@@ -4,9 +4,10 @@
 // ArrayBuffers navigator.credentials wants and the answer back into JSON.
 (function () {
   'use strict';
-  if (!window.PublicKeyCredential || !navigator.credentials) {
-    return; // the buttons stay hidden (see app.css)
+  if (!window.PublicKeyCredential || !navigator.credentials || window.sessiondPasskeys) {
+    return; // no WebAuthn: the buttons stay hidden (see app.css); or already loaded
   }
+  window.sessiondPasskeys = true;
   document.documentElement.classList.add('has-webauthn');
 
   function decode(s) {

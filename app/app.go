@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -42,6 +43,10 @@ type Server struct {
 	insights memo[*models.Insights]
 	figures  figures
 	webauthn *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
+	// providers are the sign-in providers (OpenID Connect, GitHub), csp the
+	// Content-Security-Policy that lets forms reach their sign-in pages.
+	providers []provider
+	csp       atomic.Pointer[string]
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -82,6 +87,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
+	s.providers = newProviders(&s.cfg, sessions.Now, s.refreshCSP)
+	s.refreshCSP()
 	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
@@ -164,6 +171,7 @@ func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
 	})
 	defer revocations.Close()
+	go s.discoverProviders(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(steadyListener{ln, s.log}) }()
 	select {

@@ -15,9 +15,10 @@ import (
 var errBadCredentials = fiber.NewError(fiber.StatusUnauthorized, "invalid email or password")
 
 type loginView struct {
-	Email string
-	Next  string
-	Error string
+	Email     string
+	Next      string
+	Error     string
+	Providers []providerView
 }
 
 func (s *Server) handleLoginForm(c *fiber.Ctx) error {
@@ -25,7 +26,7 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 	if currentSession(c) != nil {
 		return redirect(c, s.safeNext(next))
 	}
-	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next}})
+	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next, Providers: s.providerViews()}})
 }
 
 // handleLogin checks the password and starts a new session. Unknown email
@@ -100,7 +101,7 @@ func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) 
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	next, _ = s.allowedNext(next)
-	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg}})
+	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg, Providers: s.providerViews()}})
 }
 
 // handleLogout ends the session (POST only, CSRF-checked) and clears the

@@ -37,6 +37,14 @@ type Config struct {
 	MetricsToken           string
 	Require2FA             string        // off, admins or all: who must have a second factor
 	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
+
+	// Sign-in providers and who gets an account (config_providers.go).
+	Providers         []ProviderConfig
+	GitHub            *GitHubConfig // nil: no GitHub sign-in
+	LinkByEmail       bool          // a provider's verified email may link to the user who has it
+	AllowedDomains    []string      // only emails in these domains may sign up or link by email
+	Signup            string        // off, providers or all
+	SessionCookieName string        // "": sessiond's own name (see CookieName)
 }
 
 // Second-factor policies (REQUIRE_2FA).
@@ -59,7 +67,11 @@ func (c *Config) Requires2FA(role string) bool {
 func (c *Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
 
 // CookieName is the session cookie's name: other programs rely on it.
+// SESSION_COOKIE_NAME replaces it (taking over another system's cookie).
 func (c *Config) CookieName() string {
+	if c.SessionCookieName != "" {
+		return c.SessionCookieName
+	}
 	return c.prefixed(sessionCookie, prefixSecure+sessionCookie, prefixHost+sessionCookie)
 }
 
@@ -102,6 +114,8 @@ var settingNames = []string{
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
 	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW",
+	"OIDC_PROVIDERS", "OIDC_LINK_BY_EMAIL", "OIDC_ALLOWED_DOMAINS", "SIGNUP",
+	"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "GITHUB_URL", "GITHUB_API_URL", "SESSION_COOKIE_NAME",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -209,6 +223,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))
 	}
+	c.loadProviders(get, secret, &errs)
 	if raw := get("TRUSTED_PROXIES", ""); raw != "" {
 		for _, p := range strings.Split(raw, ",") {
 			p = strings.TrimSpace(p)

@@ -24,6 +24,7 @@ func runDoctor(ctx context.Context, env Env) error {
 		warnings = append(warnings, riskyCombinations(cfg, env.Getenv)...)
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
+		problems = append(problems, checkProviders(ctx, &cfg, ok)...)
 		if db, err := models.Open(ctx, cfg.DatabaseURL); err != nil {
 			problems = append(problems, "database: "+err.Error())
 		} else {
@@ -90,4 +91,24 @@ func riskyCombinations(cfg Config, getenv func(string) string) []string {
 
 func isLoopback(host string) bool {
 	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+// checkProviders discovers each OpenID Connect provider as the server
+// would; one that cannot be discovered cannot sign anyone in.
+func checkProviders(ctx context.Context, cfg *Config, ok func(string, ...any)) []string {
+	var problems []string
+	for _, p := range newProviders(cfg, time.Now, nil) {
+		o, isOIDC := p.(*oidcProvider)
+		if !isOIDC {
+			ok("sign-in provider %s (GitHub at %s); register the callback %s", p.key(), cfg.GitHub.WebURL, callbackURL(cfg, p.key()))
+			continue
+		}
+		if _, err := o.discover(ctx); err != nil {
+			problems = append(problems, fmt.Sprintf("sign-in provider %s: discovery from %s failed: %v", p.key(), o.cfg.Issuer, err))
+			continue
+		}
+		ok("sign-in provider %s discovered at %s; register the callback %s and the back-channel logout URI %s/login/provider/%s/backchannel-logout",
+			p.key(), o.cfg.Issuer, callbackURL(cfg, p.key()), cfg.BaseURL, p.key())
+	}
+	return problems
 }

@@ -58,12 +58,33 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	return nil
 }
 
+// contentSecurityPolicy is a CSP htmx works under (no inline script).
+// Forms may also end on the sign-in providers' pages: browsers apply
+// form-action to the redirects that follow a form post, and a provider's
+// sign-in button posts here and is redirected there.
+func contentSecurityPolicy(providerOrigins []string) string {
+	formAction := "'self'"
+	for _, o := range providerOrigins {
+		if o != "" && !strings.Contains(formAction, " "+o) {
+			formAction += " " + o
+		}
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+		"form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+}
+
+// refreshCSP builds the policy again: a provider's discovery may have
+// found its sign-in page on another origin than its issuer.
+func (s *Server) refreshCSP() {
+	csp := contentSecurityPolicy(s.providerOrigins())
+	s.csp.Store(&csp)
+}
+
 // securityHeaders: a CSP htmx works under (no inline script), no framing,
 // no sniffing, no caching of anything dynamic.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set("Content-Security-Policy", *s.csp.Load())
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

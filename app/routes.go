@@ -18,6 +18,10 @@ func (s *Server) routes() {
 	// Prometheus metrics (bearer token; issue 5).
 	a.Get("/metrics", s.handleMetrics)
 
+	// A provider's back-channel logout: server to server, proved by the
+	// signed logout token, so no session and no CSRF token.
+	a.Post("/login/provider/:name/backchannel-logout", s.handleBackchannelLogout)
+
 	// Everything below knows the session and checks CSRF on state changes.
 	a.Use(s.loadSession, s.checkCSRF)
 
@@ -35,6 +39,10 @@ func (s *Server) routes() {
 	a.Get("/login/enrol", s.handleSecurity)
 	a.Post("/login/passkey/options", s.handlePasskeyLoginOptions)
 	a.Post("/login/passkey", s.handlePasskeyLogin)
+	// Sign-in providers (OpenID Connect, GitHub): the button posts, the
+	// provider sends the browser back to the callback.
+	a.Post("/login/provider/:name", s.handleProviderStart)
+	a.Get("/login/provider/:name/callback", s.handleProviderCallback)
 	a.Get("/login/mfa", requireUser, s.handleMFAForm)
 	a.Post("/login/mfa", requireUser, s.handleMFA)
 

@@ -6,14 +6,16 @@ import (
 	"sessiond/models"
 )
 
-// signIn is what one way of signing in proved: who, by which methods, and
-// where the browser goes afterwards. pending is the held sign-in it
-// completes (a second step), if any.
+// signIn is what one way of signing in proved: who, by which methods (and
+// through which provider), and where the browser goes afterwards. pending
+// is the held sign-in it completes (a second step), if any.
 type signIn struct {
-	user    *models.User
-	amr     models.AMR
-	next    string
-	pending *models.PendingSignIn
+	user        *models.User
+	amr         models.AMR
+	next        string
+	pending     *models.PendingSignIn
+	provider    string // the provider that vouched for the user, if any
+	providerSID string // its session id, which its back-channel logout may name
 }
 
 // signedIn is where a sign-in got to: a session, or a step still to take
@@ -38,6 +40,9 @@ const (
 // proof (see models.Proof).
 func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 	ctx := c.UserContext()
+	if in.pending != nil && in.provider == "" { // a provider sign-in's second step
+		in.provider, in.providerSID = in.pending.Provider, in.pending.ProviderSID
+	}
 	factors, err := models.UserFactors(ctx, s.db, in.user.ID)
 	if err != nil {
 		return signedIn{}, err
@@ -61,7 +66,7 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 	if err := s.endOldSession(c); err != nil {
 		return signedIn{}, err
 	}
-	proof := models.Proof{AMR: in.amr, Strong: in.amr.MultiFactor() || !factors.Any()}
+	proof := models.Proof{AMR: in.amr, Strong: in.amr.MultiFactor() || !factors.Any(), Provider: in.provider, ProviderSID: in.providerSID}
 	token, sess, err := s.sessions.SignInWith(ctx, in.user.ID, s.client(c), proof)
 	if err != nil {
 		return signedIn{}, err
@@ -69,7 +74,7 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 	sess.User = in.user
 	s.setSessionCookie(c, token, sess.ExpiresAt)
 	c.Locals(localsSession, sess) // the page after this carries the new session's CSRF token
-	s.log.InfoContext(ctx, "signed in", "user_id", in.user.ID, "session_id", sess.ID, "amr", string(in.amr))
+	s.log.InfoContext(ctx, "signed in", "user_id", in.user.ID, "session_id", sess.ID, "amr", string(in.amr), "provider", in.provider)
 	return signedIn{session: sess}, nil
 }
 
@@ -80,7 +85,7 @@ func (s *Server) holdSignIn(c *fiber.Ctx, in signIn, purpose, step string) (sign
 		return signedIn{}, err
 	}
 	next, _ := s.allowedNext(in.next)
-	p := &models.PendingSignIn{UserID: in.user.ID, Purpose: purpose, AMR: in.amr, Next: next}
+	p := &models.PendingSignIn{UserID: in.user.ID, Purpose: purpose, AMR: in.amr, Next: next, Provider: in.provider, ProviderSID: in.providerSID}
 	if err := s.holdPending(c, p); err != nil {
 		return signedIn{}, err
 	}

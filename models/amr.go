@@ -9,6 +9,9 @@ const (
 	MethodOTP      = "otp"
 	MethodWebAuthn = "webauthn"
 	MethodRecovery = "recovery"
+	// MethodFederated: an OpenID Connect provider or GitHub vouched for the
+	// user (the session's provider says which).
+	MethodFederated = "fed"
 )
 
 // AMR is how a session was made: its methods joined by commas ("pwd,otp"),
@@ -59,7 +62,7 @@ func (a AMR) MultiFactor() bool {
 // amrMethods are the methods the session cache can hold, one bit each, in
 // the order an AMR lists them. A session made with a method not listed
 // here is not cached: add new methods here.
-var amrMethods = [...]string{MethodPassword, MethodOTP, MethodWebAuthn, MethodRecovery}
+var amrMethods = [...]string{MethodPassword, MethodOTP, MethodWebAuthn, MethodRecovery, MethodFederated}
 
 // amrByBits is every AMR the cache can hold, by its bits.
 var amrByBits = func() (out [1 << len(amrMethods)]AMR) {

@@ -217,10 +217,18 @@ func replaceRecoveryCodes(ctx context.Context, tx bun.Tx, userID int64, now time
 func RemoveFactor(ctx context.Context, db *DB, userID, factorID int64, keepOne bool, sessionID int64, a Audit, now time.Time) (*Factor, error) {
 	removed := new(Factor)
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockUser(ctx, db, tx, userID); err != nil {
+			return err
+		}
 		err := tx.NewDelete().Model(removed).Where("id = ? AND user_id = ? AND kind IN (?, ?)", factorID, userID, FactorTOTP, FactorWebAuthn).
 			Returning("*").Scan(ctx)
 		if err != nil {
 			return err
+		}
+		if removed.Kind == FactorWebAuthn { // a passkey may be the last way in of a user without a password
+			if err := keepsAWayIn(ctx, tx, userID); err != nil {
+				return err
+			}
 		}
 		left, err := tx.NewSelect().Model((*Factor)(nil)).Where("user_id = ?", userID).
 			Where("(kind = ? AND confirmed_at IS NOT NULL) OR kind = ?", FactorTOTP, FactorWebAuthn).Count(ctx)

@@ -13,6 +13,7 @@ const (
 	PendingEnrol        = "enrol"         // the password is done; the policy wants a factor enrolled first
 	PendingPasskey      = "passkey"       // a sign-in with a passkey alone; the user is not known yet
 	PendingCeremony     = "ceremony"      // a WebAuthn ceremony inside a session (add a passkey, re-authenticate)
+	PendingProvider     = "provider"      // a round trip to a sign-in provider (OpenID Connect, GitHub)
 )
 
 // PendingSignInTTL is how long a second step (or a ceremony) may take.
@@ -35,20 +36,29 @@ type PendingSignIn struct {
 	Purpose   string    `bun:"purpose"`
 	AMR       AMR       `bun:"amr"`       // what is proved so far
 	Next      string    `bun:"next"`      // where the sign-in returns
-	Challenge string    `bun:"challenge"` // a WebAuthn ceremony's session data (JSON)
+	Challenge string    `bun:"challenge"` // a WebAuthn ceremony's session data, a provider round trip's secrets (JSON)
 	Attempts  int       `bun:"attempts"`
 	CreatedAt time.Time `bun:"created_at"`
 	ExpiresAt time.Time `bun:"expires_at"`
+
+	// A provider sign-in held for a second step carries its provider and
+	// the provider's session id (see Proof).
+	Provider    string `bun:"provider"`
+	ProviderSID string `bun:"provider_sid"`
 }
 
-// CreatePendingSignIn stores p (its times set here) and returns the token
-// for its cookie. Expired rows go first, so abandoned sign-ins never pile up.
+// CreatePendingSignIn stores p and returns the token for its cookie; it
+// expires after PendingSignInTTL unless p.ExpiresAt is set. Expired rows go
+// first, so abandoned sign-ins never pile up.
 func CreatePendingSignIn(ctx context.Context, db *DB, p *PendingSignIn, now time.Time) (string, error) {
 	token, err := NewToken()
 	if err != nil {
 		return "", err
 	}
-	p.TokenHash, p.CreatedAt, p.ExpiresAt = HashToken(token), now, now.Add(PendingSignInTTL)
+	p.TokenHash, p.CreatedAt = HashToken(token), now
+	if p.ExpiresAt.IsZero() {
+		p.ExpiresAt = now.Add(PendingSignInTTL)
+	}
 	err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewDelete().Model((*PendingSignIn)(nil)).Where("expires_at <= ?", db.T(now)).Exec(ctx); err != nil {
 			return err

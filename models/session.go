@@ -32,6 +32,11 @@ type Session struct {
 	AMR        AMR       `bun:"amr"`                // how it was made
 	StrongAt   time.Time `bun:"strong_at,nullzero"` // its last step-up-grade proof (see Proof)
 	User       *User     `bun:"rel:belongs-to,join:user_id=id"`
+
+	// The provider signed in through, if any, and its own session id (an
+	// ID token's sid), which its back-channel logout may name.
+	Provider    string `bun:"provider"`
+	ProviderSID string `bun:"provider_sid"`
 }
 
 // Expired reports whether the session is past its expiry at now; a session
@@ -198,6 +203,18 @@ func (m *SessionManager) newExpiry(createdAt, now time.Time) time.Time {
 type Proof struct {
 	AMR    AMR
 	Strong bool
+	// Provider and ProviderSID: the provider that vouched for the user, if
+	// any, and its session id for them.
+	Provider    string
+	ProviderSID string
+}
+
+// detail is how the audit trail describes the proof.
+func (p Proof) detail() string {
+	if p.Provider == "" {
+		return "amr=" + string(p.AMR)
+	}
+	return "amr=" + string(p.AMR) + " provider=" + p.Provider
 }
 
 // passwordProof is what SignIn and CreateSession record: a password
@@ -236,6 +253,7 @@ func (m *SessionManager) createSession(ctx context.Context, token string, userID
 	s := &Session{
 		TokenHash: HashToken(token), UserID: userID, ExpiresAt: expires.UTC(), CreatedAt: now, LastSeenAt: now,
 		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 512), AMR: p.AMR,
+		Provider: p.Provider, ProviderSID: clip(p.ProviderSID, 255),
 	}
 	if p.Strong {
 		s.StrongAt = now
@@ -245,7 +263,7 @@ func (m *SessionManager) createSession(ctx context.Context, token string, userID
 			return err
 		}
 		a := Audit{ActorID: userID, IP: c.IP, UserAgent: c.UserAgent} // a sign-in is the user's own act
-		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, "amr="+string(p.AMR)))
+		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, p.detail()))
 	})
 	if err != nil {
 		return nil, Wrap(err, "create session")

@@ -29,6 +29,10 @@ type User struct {
 	UpdatedAt    time.Time `bun:"updated_at" json:"updatedAt"`
 }
 
+// HasPassword reports whether the user can sign in with a password (one
+// who signed up through a provider has none until they set one).
+func (u *User) HasPassword() bool { return u.PasswordHash != "" }
+
 // IsAdmin reports whether the user holds the admin role.
 func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
 
@@ -47,6 +51,14 @@ func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSp
 func ValidRole(role string) bool { return role == RoleUser || role == RoleAdmin }
 
 func (n *NewUser) validate() error {
+	if err := n.validateProfile(); err != nil {
+		return err
+	}
+	return CheckPassword(n.Password)
+}
+
+// validateProfile checks and normalises everything but the password.
+func (n *NewUser) validateProfile() error {
 	n.Email = NormalizeEmail(n.Email)
 	n.Name = strings.TrimSpace(n.Name)
 	if n.Role == "" {
@@ -62,7 +74,7 @@ func (n *NewUser) validate() error {
 	case !ValidRole(n.Role):
 		return Invalid("role", "must be user or admin")
 	}
-	return CheckPassword(n.Password)
+	return nil
 }
 
 func validEmail(s string) bool {

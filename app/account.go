@@ -64,7 +64,7 @@ func accountSessionJSON(x *models.Session, cur *models.Session, now time.Time) f
 		"createdAt": x.CreatedAt, "lastSeenAt": x.LastSeenAt, "expires": x.ExpiresAt,
 		"expiresIn": int64(x.ExpiresAt.Sub(now).Seconds()), "status": status,
 		"ip": x.IP, "userAgent": x.UserAgent, "device": describeDevice(x.UserAgent), "current": x.ID == cur.ID,
-		"amr": x.AMR.List(), "strongAt": timeOrNil(x.StrongAt),
+		"amr": x.AMR.List(), "strongAt": timeOrNil(x.StrongAt), "provider": stringOrNil(x.Provider),
 	}
 }
 
@@ -146,10 +146,15 @@ func toastOOB(msg string) string {
 
 type passwordView struct {
 	Error string
+	Set   bool // the user has no password yet: there is no current one to ask for
 }
 
 func (s *Server) handlePasswordForm(c *fiber.Ctx) error {
-	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password"})
+	user, err := models.FindUser(c.UserContext(), s.db, currentSession(c).UserID)
+	if err != nil {
+		return err
+	}
+	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Set: !user.HasPassword()}})
 }
 
 // handlePasswordChange checks the current password (rate-limited with
@@ -163,6 +168,11 @@ func (s *Server) handlePasswordForm(c *fiber.Ctx) error {
 func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	cur := currentSession(c)
 	current, next, confirm := formValue(c, "current_password"), formValue(c, "new_password"), formValue(c, "confirm")
+	if user, err := models.FindUser(c.UserContext(), s.db, cur.UserID); err != nil {
+		return err
+	} else if !user.HasPassword() {
+		return s.setFirstPassword(c, cur, next, confirm)
+	}
 	if status, msg := passwordInputProblem(current, next, confirm); status != 0 {
 		return s.passwordFailed(c, status, msg)
 	}
@@ -209,6 +219,39 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Flash: msg})
 }
 
+// setFirstPassword gives a user who signed up through a provider a
+// password (the step-up before it stands for the current one). Like a
+// change, it keeps this session with a new token and ends the others.
+func (s *Server) setFirstPassword(c *fiber.Ctx, cur *models.Session, next, confirm string) error {
+	if status, msg := passwordInputProblem("-", next, confirm); status != 0 {
+		if wantsJSON(c) {
+			return c.Status(status).JSON(fiber.Map{"error": msg})
+		}
+		return s.view(c, status, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Error: msg, Set: true}})
+	}
+	if err := s.hashers.Acquire(c.UserContext()); err != nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+	}
+	defer s.hashers.Release()
+	token, err := s.sessions.RotateToken(c.UserContext(), cur.ID)
+	if err != nil {
+		return err
+	}
+	s.setSessionCookie(c, token, cur.ExpiresAt)
+	fresh := *cur
+	fresh.TokenHash = models.HashToken(token)
+	c.Locals(localsSession, &fresh)
+	ended, err := models.SetUserPassword(c.UserContext(), s.db, cur.UserID, next, cur.ID, s.audit(c), s.sessions.Now())
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(c.UserContext(), "password set", "user_id", cur.UserID, "sessions_ended", ended)
+	if wantsJSON(c) {
+		return c.JSON(fiber.Map{"deleted": ended})
+	}
+	return s.view(c, fiber.StatusOK, "account/password", "", Page{Title: "Change password", Nav: "account-password", Flash: "Password set. You can now sign in with it too."})
+}
+
 // passwordInputProblem is what is wrong with the form before any hashing.
 func passwordInputProblem(current, next, confirm string) (int, string) {
 	switch {
@@ -250,4 +293,12 @@ func timeOrNil(t time.Time) any {
 		return nil
 	}
 	return t.UTC()
+}
+
+// stringOrNil is a string for JSON, null when empty.
+func stringOrNil(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
 }

@@ -74,6 +74,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SessionCookieName != "" { // taking over another system's cookie: its imported sessions too
+		sessions.AcceptImportedTokens()
+	}
 	secret := cfg.AuthSecret
 	if secret == "" {
 		if secret, err = models.EnsureSecret(ctx, db, "auth_secret"); err != nil {

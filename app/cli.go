@@ -37,6 +37,7 @@ commands:
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
   seed --users N --sessions M [--expired-ratio R]
+  import authjs --from postgres://… [--sessions] [--dry-run]
   version
 `
 
@@ -72,6 +73,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "sessions":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
+		})
+
+	case "import":
+		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			return runImport(ctx, env, db, args)
 		})
 
 		// seed (issue 3)

@@ -54,6 +54,7 @@ func templateFuncs() template.FuncMap {
 		"reltime":  func(t, now time.Time) string { return relativeTime(t, now) },
 		"device":   describeDevice,
 		"methods":  describeAMR,
+		"signedIn": describeSignIn,
 	}
 }
 
@@ -109,10 +110,24 @@ func describeDevice(ua string) string {
 }
 
 // describeAMR says how a session was made, for people: "password + one-time code".
+// describeSignIn is how a session was made, naming its provider: "corp",
+// "github + one-time code", "password", "Auth.js (imported)".
+func describeSignIn(a models.AMR, provider string) string {
+	if provider == models.AuthJSProvider {
+		return "Auth.js (imported)"
+	}
+	d := describeAMR(a)
+	if provider != "" {
+		d = strings.Replace(d, "provider", provider, 1)
+	}
+	return d
+}
+
 func describeAMR(a models.AMR) string {
 	names := map[string]string{
 		models.MethodPassword: "password", models.MethodOTP: "one-time code",
 		models.MethodWebAuthn: "passkey", models.MethodRecovery: "recovery code",
+		models.MethodFederated: "provider",
 	}
 	var parts []string
 	for _, m := range a.List() {

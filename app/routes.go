@@ -72,11 +72,16 @@ func (s *Server) routes() {
 	a.Post("/account/factors/:id/name", requireUser, s.handleFactorRename)
 	a.Delete("/account/factors/:id", requireUser, s.requireStepUp, s.handleFactorRemove)
 
+	// Provider accounts: link (a round trip to the provider) and unlink.
+	a.Post("/account/providers/:name/link", requireUser, s.requireStepUp, s.handleProviderLink)
+	a.Delete("/account/accounts/:id", requireUser, s.requireStepUp, s.handleAccountUnlink)
+
 	// Step-up: re-authenticating for dangerous actions (requireStepUp).
 	a.Get("/account/reauth", requireUser, s.handleReauthForm)
 	a.Post("/account/reauth", requireUser, s.handleReauth)
 	a.Post("/account/reauth/passkey/options", requireUser, s.handleReauthPasskeyOptions)
 	a.Post("/account/reauth/passkey", requireUser, s.handleReauthPasskey)
+	a.Post("/account/reauth/provider/:name", requireUser, s.handleReauthProvider)
 
 	// Admins only: every route and fragment under /admin.
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures)

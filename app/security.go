@@ -19,6 +19,9 @@ type securityView struct {
 	Required     bool // the policy wants this user to keep a second factor
 	Enrolling    bool // no session yet: enrolling finishes the sign-in
 	Now          time.Time
+	HasPassword  bool
+	Accounts     []accountView  // linked provider accounts
+	Providers    []providerView // every configured provider, to link
 }
 
 // enrollee is who a factor is being enrolled for: the signed-in user, or,
@@ -80,6 +83,16 @@ func (s *Server) securityPage(c *fiber.Ctx, e enrollee, status int, flash string
 	}
 	v := securityView{TOTP: set.TOTP, Passkeys: set.Passkeys, RecoveryLeft: set.RecoveryLeft,
 		Required: s.cfg.Requires2FA(e.user.Role), Enrolling: e.session == nil, Now: s.sessions.Now()}
+	if e.session != nil { // the session's user carries no password hash: read it
+		full, err := models.FindUser(c.UserContext(), s.db, e.user.ID)
+		if err != nil {
+			return err
+		}
+		if v.Accounts, err = s.accountViews(c, e.user.ID); err != nil {
+			return err
+		}
+		v.HasPassword, v.Providers = full.HasPassword(), s.providerViews()
+	}
 	p := Page{Title: "Security", Nav: "account-security", Flash: flash, Data: v}
 	if e.session == nil {
 		p.Title = "Set up a second factor"

@@ -45,11 +45,13 @@ func (s *Server) requireStepUp(c *fiber.Ctx) error {
 }
 
 type reauthView struct {
-	HasFactor bool
-	TOTP      bool
-	Passkeys  bool
-	Next      string
-	Error     string
+	HasFactor   bool
+	TOTP        bool
+	Passkeys    bool
+	Next        string
+	Error       string
+	HasPassword bool
+	Providers   []providerView // linked providers, which can confirm instead of the password
 }
 
 // reauthPage is the re-authentication form: the dialog's content for
@@ -61,6 +63,14 @@ func (s *Server) reauthPage(c *fiber.Ctx, status int, msg, next string) error {
 		return err
 	}
 	v := reauthView{HasFactor: set.Any(), TOTP: set.TOTP != nil, Passkeys: len(set.Passkeys) > 0 && s.webauthn != nil, Next: next, Error: msg}
+	if v.Providers, err = s.linkedProviders(c, sess.UserID); err != nil {
+		return err
+	}
+	user, err := models.FindUser(c.UserContext(), s.db, sess.UserID)
+	if err != nil {
+		return err
+	}
+	v.HasPassword = user.HasPassword()
 	p := Page{Title: "Confirm it is you", Data: v}
 	if isHTMX(c) {
 		c.Set("X-Reauth", "required")

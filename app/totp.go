@@ -206,6 +206,9 @@ func (s *Server) handleFactorRemove(c *fiber.Ctx) error {
 	if errors.Is(err, models.ErrLastFactor) {
 		return fiber.NewError(fiber.StatusConflict, "your administrator requires a second factor: add another one before removing this one")
 	}
+	if errors.Is(err, models.ErrLastSignInMethod) {
+		return errLastSignInMethod
+	}
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,8 @@ type SessionManager struct {
 	policy Policy
 	now    func() time.Time
 	lookup *pgLookup // PostgreSQL; SQLite has DB.sqliteLookup
+	// importedTokens: Authenticate also takes imported Auth.js tokens.
+	importedTokens bool
 
 	// Counters of conditional UPDATEs that took effect; benchmarks and tests
 	// prove refreshes write at most once per UpdateAge with them.
@@ -566,26 +568,39 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 // client is passed on to Validate, which asks for it only when it writes.
 func (m *SessionManager) Authenticate(ctx context.Context, token string, client func() Client) (Validation, error) {
 	if !WellFormedToken(token) {
+		if m.importedTokens && ImportedTokenShape(token) {
+			key := sha256.Sum256([]byte(token))
+			return m.authenticate(ctx, &key, client)
+		}
 		return Validation{}, Wrap(ErrNotFound, "get session with user")
 	}
 	var buf [TokenLen]byte
 	copy(buf[:], token)
 	key := sha256.Sum256(buf[:])
+	return m.authenticate(ctx, &key, client)
+}
+
+// AcceptImportedTokens makes Authenticate look up tokens of the shape an
+// imported Auth.js session has, besides sessiond's own; call it before
+// serving. A token of neither shape still never reaches the database.
+func (m *SessionManager) AcceptImportedTokens() { m.importedTokens = true }
+
+func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client func() Client) (Validation, error) {
 	now := m.Now()
 	cache := m.db.cache
 	if cache != nil {
-		if e, ok := cache.lookup(&key, now.UnixMicro()); ok && m.fresh(&e, now) {
+		if e, ok := cache.lookup(key, now.UnixMicro()); ok && m.fresh(&e, now) {
 			return Validation{Session: e.session()}, nil
 		}
 	}
 	gen := cache.Generation()
-	s, err := m.GetSessionWithUserByHash(ctx, hashString(&key))
+	s, err := m.GetSessionWithUserByHash(ctx, hashString(key))
 	if err != nil {
 		return Validation{}, err
 	}
 	v, err := m.Validate(ctx, s, client)
 	if err == nil {
-		cache.store(&key, v.Session, gen, now)
+		cache.store(key, v.Session, gen, now)
 	}
 	return v, err
 }

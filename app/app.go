@@ -38,6 +38,7 @@ type Server struct {
 	setup    setupGate
 	metrics  *metrics
 	jobs     *jobs.Scheduler
+	queue    *jobs.Queue
 	insights memo[*models.Insights]
 	figures  figures
 
@@ -53,6 +54,7 @@ type Options struct {
 
 // New builds a server on an open, migrated database.
 func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, opts Options) (*Server, error) {
+	queueClock := opts.Now // River keeps the database's clock unless a test sets one
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -96,6 +98,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
 		return nil, err
 	}
+	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(), Now: queueClock}); err != nil {
+		return nil, err
+	}
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil
@@ -131,7 +136,7 @@ func (s *Server) Sessions() *models.SessionManager { return s.sessions }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(s.jobs.Stop(ctx), s.sessions.Close())
+	return errors.Join(s.jobs.Stop(ctx), s.queue.Stop(ctx), s.sessions.Close())
 }
 
 func newViews() (*html.Engine, error) {

@@ -148,11 +148,15 @@ func runServe(ctx context.Context, env Env) error {
 	return srv.Run(ctx, ln)
 }
 
-// Run serves on ln and runs the scheduled jobs until ctx ends. Then it
-// cancels a running job (a cleanup stops between chunks) while it drains
-// requests, and returns once both are done, before the caller closes the
-// database.
+// Run serves on ln and runs the scheduled jobs and the delivery queue
+// until ctx ends. Then it cancels a running job (a cleanup stops between
+// chunks) while it drains requests; once no request can enqueue anything
+// more, the queue finishes the deliveries under way. It returns when all
+// are done, before the caller closes the database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if err := s.queue.Start(ctx); err != nil {
+		return err
+	}
 	s.jobs.Start()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -167,6 +171,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	cancel()
 	if serr := <-stopped; serr != nil {
 		s.log.Warn("background jobs did not stop in time", "error", serr)
+	}
+	queueCtx, queueCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer queueCancel()
+	if qerr := s.queue.Stop(queueCtx); qerr != nil {
+		s.log.Warn("deliveries under way did not finish in time; they are retried on the next start", "error", qerr)
 	}
 	return err
 }

@@ -55,19 +55,10 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
 	}
 	s.throttle.Succeed(email, client.IP)
-	// Signing in never reuses a session: an existing one (perhaps another
-	// user's) ends first.
-	if old := c.Cookies(s.cfg.CookieName()); old != "" {
-		if _, err := s.sessions.DeleteSession(c.UserContext(), old, s.audit(c)); err != nil {
-			return err
-		}
-	}
-	token, sess, err := s.sessions.SignIn(c.UserContext(), user.ID, client)
+	sess, err := s.startSession(c, user)
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(c, token, sess.ExpiresAt)
-	s.log.InfoContext(c.UserContext(), "signed in", "user_id", user.ID, "session_id", sess.ID)
 	if wantsJSON(c) {
 		return c.JSON(fiber.Map{"user": userJSON(user), "expires": sess.ExpiresAt})
 	}

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,12 +36,15 @@ type Server struct {
 	trusted  []*net.IPNet
 	hashers  limiter
 	throttle *throttle
-	setup    setupGate
-	metrics  *metrics
-	jobs     *jobs.Scheduler
-	queue    *jobs.Queue
-	insights memo[*models.Insights]
-	figures  figures
+	// resetLimit counts password-reset requests per address and per IP.
+	resetLimit *throttle
+	setup      setupGate
+	metrics    *metrics
+	jobs       *jobs.Scheduler
+	queue      *jobs.Queue
+	insights   memo[*models.Insights]
+	figures    figures
+	mail       *mailTemplates
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -50,6 +54,9 @@ type Options struct {
 	Now func() time.Time // the clock; time.Now when nil
 	// BeforeCleanup runs at the start of every cleanup (tests make it panic).
 	BeforeCleanup func(trigger string)
+	// MailTLS is the TLS configuration for the mail server (tests trust
+	// their own server's certificate); the system's roots when nil.
+	MailTLS *tls.Config
 }
 
 // New builds a server on an open, migrated database.
@@ -78,9 +85,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
+		resetLimit: newResetLimit(opts.Now),
 	}
 	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {
+		return nil, err
+	}
+	if s.mail, err = loadMailTemplates(); err != nil {
 		return nil, err
 	}
 	s.app = fiber.New(fiber.Config{
@@ -98,7 +109,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
 		return nil, err
 	}
-	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(), Now: queueClock}); err != nil {
+	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
 	s.routes()

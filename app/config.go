@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"sessiond/jobs"
 )
 
 // Config is everything sessiond reads from its environment, validated once
@@ -35,6 +37,8 @@ type Config struct {
 	LogFormat              string
 	TrustedProxies         []string
 	MetricsToken           string
+	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
+	MailFrom               string
 }
 
 // Secure reports whether sessiond is served over https (BASE_URL), which
@@ -81,7 +85,7 @@ var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
-	"TRUSTED_PROXIES", "METRICS_TOKEN",
+	"TRUSTED_PROXIES", "METRICS_TOKEN", "SMTP_URL", "MAIL_FROM",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -190,6 +194,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
+	}
+	c.MailFrom = get("MAIL_FROM", "")
+	if raw := secret("SMTP_URL"); raw != "" {
+		smtp, err := jobs.ParseSMTPURL(strings.TrimSpace(raw), c.MailFrom)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w", err))
+		}
+		c.SMTP = smtp
+	} else if c.MailFrom != "" {
+		errs = append(errs, errors.New("MAIL_FROM is set but SMTP_URL is not: set both to send mail"))
 	}
 	return c, errors.Join(errs...)
 }

@@ -28,6 +28,12 @@ func (s *Server) routes() {
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
 
+	// Password reset by mailed link.
+	a.Get("/password/forgot", s.handleForgotForm)
+	a.Post("/password/forgot", s.handleForgot)
+	a.Get("/password/reset", s.handleResetForm)
+	a.Post("/password/reset", s.handleReset)
+
 	// Signed-in users.
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)

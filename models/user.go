@@ -160,8 +160,9 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 	return ended, nil
 }
 
-// SetUserPassword stores a new hash and ends every session of the user but
-// keepSessionID (0 ends all), returning how many ended.
+// SetUserPassword stores a new hash, voids the user's reset links and ends
+// every session of the user but keepSessionID (0 ends all), returning how
+// many ended.
 func SetUserPassword(ctx context.Context, db *DB, id int64, password string, keepSessionID int64, a Audit, now time.Time) (int, error) {
 	hash, err := HashPassword(password)
 	if err != nil {
@@ -169,12 +170,7 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 	}
 	var ended int
 	err = db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
-		res, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Set("updated_at = ?", now).
-			Where("id = ?", id).Exec(ctx)
-		if err := affectedOne(res, err, "set password"); err != nil {
-			return nil, err
-		}
-		if ended, err = deleteUserSessions(ctx, tx, id, keepSessionID); err != nil {
+		if ended, err = setPasswordTx(ctx, tx, id, hash, keepSessionID, now); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))

@@ -55,14 +55,11 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
 	}
 	s.throttle.Succeed(email, client.IP)
-	sess, err := s.startSession(c, user)
+	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: next})
 	if err != nil {
 		return err
 	}
-	if wantsJSON(c) {
-		return c.JSON(fiber.Map{"user": userJSON(user), "expires": sess.ExpiresAt})
-	}
-	return redirect(c, s.safeNext(next))
+	return s.finishSignIn(c, r, next)
 }
 
 // checkCredentials verifies under the hashing limit; a user is returned

@@ -85,8 +85,9 @@ func (s *Server) handleSetup(c *fiber.Ctx) error {
 	_ = models.RecordEvent(c.UserContext(), s.db, &models.Event{At: s.sessions.Now(), Kind: models.EventUserCreated,
 		UserID: &user.ID, IP: s.clientIP(c), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512), Detail: "first admin via setup"})
 	s.log.InfoContext(c.UserContext(), "first admin created", "user_id", user.ID)
-	if _, err := s.startSession(c, user); err != nil {
+	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: "/admin/sessions"})
+	if err != nil {
 		return err
 	}
-	return redirect(c, "/admin/sessions")
+	return s.finishSignIn(c, r, "/admin/sessions")
 }

@@ -34,6 +34,9 @@ commands:
   users list
   users delete --email E | --id N
   users set-role --email E | --id N --role admin|user
+  users set-password --email E       (the new password on stdin; every session ends)
+  users reset-link --email E [--send] (print a reset link, or mail it)
+  users disable|enable --email E
   sessions cleanup [--dry-run] [--verbose]
   seed --users N --sessions M [--expired-ratio R]
   version
@@ -64,6 +67,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runDoctor(ctx, env)
 	case "users":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			if len(args) > 0 && accountCommands[args[0]] {
+				return runUserAccount(ctx, env, cfg, db, args[0], args[1:])
+			}
 			return runUsers(ctx, env, db, args)
 		})
 
@@ -192,7 +198,7 @@ func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 
 func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, delete or set-role")
+		return fmt.Errorf("users: want create, list, delete, set-role, set-password, reset-link, disable or enable")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)

@@ -62,6 +62,15 @@ func (c *Config) Requires2FA(role string) bool {
 // cookie's name on every request, and a Config is large to copy.
 func (c *Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
 
+// PublicURL is where links sent to people point: BASE_URL, else the
+// listen address.
+func (c *Config) PublicURL() string {
+	if c.BaseURL != nil {
+		return c.BaseURL.String()
+	}
+	return "http://" + c.ListenAddr
+}
+
 // CookieName is the session cookie's name: other programs rely on it.
 func (c *Config) CookieName() string {
 	return c.prefixed(sessionCookie, prefixSecure+sessionCookie, prefixHost+sessionCookie)

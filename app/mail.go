@@ -75,13 +75,8 @@ func (t *mailTemplates) render(name string, d mailData) (*jobs.Message, error) {
 	return &jobs.Message{To: d.Email, Subject: subject, Text: body, HTML: html.String(), Link: d.Link}, nil
 }
 
-// baseURL is where links in mail point: BASE_URL, else the listen address.
-func (s *Server) baseURL() string {
-	if s.cfg.BaseURL != nil {
-		return s.cfg.BaseURL.String()
-	}
-	return "http://" + s.cfg.ListenAddr
-}
+// baseURL is where links in mail point.
+func (s *Server) baseURL() string { return s.cfg.PublicURL() }
 
 // composeMail turns a queued job into its message, minting the link it
 // carries now, at delivery: no usable token waits in the queue.

@@ -80,6 +80,12 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/role", s.handleAdminUsersRole)
 	admin.Post("/users/:id/logout", s.handleAdminUsersLogout)
 	admin.Delete("/users/:id", s.handleAdminUsersDelete)
+	admin.Post("/users/:id/disable", s.handleAdminUsersDisable)
+	admin.Post("/users/:id/enable", s.handleAdminUsersEnable)
+	admin.Post("/users/:id/reset-link", s.handleAdminUsersResetLink)
+
+	// Mail deliveries and failures.
+	admin.Get("/mail", s.handleAdminMail)
 
 	// Cleanup runs (issue 4).
 	admin.Get("/cleanup", s.handleCleanupRuns)

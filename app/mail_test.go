@@ -74,8 +74,8 @@ func TestMail_ForgotPassword_OverRealSMTP_LinkSetsPasswordAndEndsEverySession(t 
 		}
 		// The link works once.
 		resp = phone.form("/password/reset", url.Values{"token": {token.Get("token")}, "password": {"another-pass-1"}, "confirm": {"another-pass-1"}})
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("second use of the link: %d, want 400", resp.StatusCode)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("second use of the link: %d, want 404", resp.StatusCode)
 		}
 		phone.login(user.Email, "brand-new-pass")
 		if d, err := models.RecentDeliveries(context.Background(), db, "mail", 10); err != nil || len(d) != 1 || d[0].Status != models.DeliverySent {
@@ -131,8 +131,8 @@ func TestPasswordReset_BadInput_ClearErrorAndNothingChanged(t *testing.T) {
 		}{
 			{"invalid email", "/password/forgot", url.Values{"email": {"not-an-address"}}, 422},
 			{"empty email", "/password/forgot", url.Values{"email": {""}}, 422},
-			{"malformed token", "/password/reset", url.Values{"token": {"abc"}, "password": {"long-enough-1"}, "confirm": {"long-enough-1"}}, 400},
-			{"unknown token", "/password/reset", url.Values{"token": {strings.Repeat("A", 43)}, "password": {"long-enough-1"}, "confirm": {"long-enough-1"}}, 400},
+			{"malformed token", "/password/reset", url.Values{"token": {"abc"}, "password": {"long-enough-1"}, "confirm": {"long-enough-1"}}, 404},
+			{"unknown token", "/password/reset", url.Values{"token": {strings.Repeat("A", 43)}, "password": {"long-enough-1"}, "confirm": {"long-enough-1"}}, 404},
 			{"short password", "/password/reset", url.Values{"token": {raw}, "password": {"short"}, "confirm": {"short"}}, 422},
 			{"confirmation differs", "/password/reset", url.Values{"token": {raw}, "password": {"long-enough-1"}, "confirm": {"long-enough-2"}}, 422},
 		} {
@@ -142,14 +142,14 @@ func TestPasswordReset_BadInput_ClearErrorAndNothingChanged(t *testing.T) {
 				t.Errorf("%s: %d, want %d with a message", tc.name, resp.StatusCode, tc.status)
 			}
 		}
-		if resp, _ := c.page("/password/reset?token=" + strings.Repeat("B", 43)); resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("GET with an unknown token: %d, want 400", resp.StatusCode)
+		if resp, _ := c.page("/password/reset?token=" + strings.Repeat("B", 43)); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET with an unknown token: %d, want 404", resp.StatusCode)
 		}
 		// Expired: the link's 30 minutes are up.
 		a.clock.Advance(models.ResetTokenTTL + time.Second)
 		resp := c.form("/password/reset", url.Values{"token": {raw}, "password": {"long-enough-1"}, "confirm": {"long-enough-1"}})
-		if resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("expired token: %d, want 400", resp.StatusCode)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("expired token: %d, want 404", resp.StatusCode)
 		}
 		if !c.app.srv.cfg.Secure() && countRows(t, db, "session_events", "kind = ?", models.EventPasswordReset) != 0 {
 			t.Fatal("a bad request reset a password")

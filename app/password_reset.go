@@ -105,7 +105,7 @@ func (s *Server) resetFailed(c *fiber.Ctx, err error, token string) error {
 	}
 	status := fiber.StatusUnprocessableEntity
 	if errors.Is(err, models.ErrBadLink) {
-		token, status = "", fiber.StatusBadRequest
+		token, status = "", fiber.StatusNotFound // no such live link, whatever was typed
 	}
 	if wantsJSON(c) {
 		return c.Status(status).JSON(fiber.Map{"error": invalid.Error()})

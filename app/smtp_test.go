@@ -38,6 +38,7 @@ type mailbox struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener
 	messages []receivedMail
 	arrived  chan struct{}
 }
@@ -75,7 +76,7 @@ func (m *mailbox) serve(ln net.Listener) {
 	srv.Domain, srv.TLSConfig = "mail.test", m.tls
 	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
 	m.mu.Lock()
-	m.srv = srv
+	m.srv, m.ln = srv, ln
 	m.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -83,10 +84,11 @@ func (m *mailbox) serve(ln net.Listener) {
 // stop takes the server down: connections are refused until start.
 func (m *mailbox) stop() {
 	m.mu.Lock()
-	srv := m.srv
-	m.srv = nil
+	srv, ln := m.srv, m.ln
+	m.srv, m.ln = nil, nil
 	m.mu.Unlock()
 	if srv != nil {
+		_ = ln.Close() // Serve may not have taken it yet: Close alone would miss it
 		_ = srv.Close()
 	}
 }

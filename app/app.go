@@ -45,6 +45,7 @@ type Server struct {
 	insights   memo[*models.Insights]
 	figures    figures
 	mail       *mailTemplates
+	geo        *geoIP // nil without GEOIP_DB (or when it is broken)
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -94,6 +95,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.mail, err = loadMailTemplates(); err != nil {
 		return nil, err
 	}
+	if cfg.GeoIPDB != "" {
+		// A broken file costs locations, not the server: say so and go on.
+		if s.geo, err = openGeoIP(cfg.GeoIPDB); err != nil {
+			logger.Error("geolocation off: the GEOIP_DB file cannot be used", "error", err)
+		}
+	}
+	sessions.OnSignIn = s.signInHook()
 	s.app = fiber.New(fiber.Config{
 		Immutable:             true, // fasthttp reuses buffers; strings kept past a handler must not change
 		ErrorHandler:          s.handleError,
@@ -147,7 +155,7 @@ func (s *Server) Sessions() *models.SessionManager { return s.sessions }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(s.jobs.Stop(ctx), s.queue.Stop(ctx), s.sessions.Close())
+	return errors.Join(s.jobs.Stop(ctx), s.queue.Stop(ctx), s.sessions.Close(), s.geo.Close())
 }
 
 func newViews() (*html.Engine, error) {

@@ -39,6 +39,7 @@ type Config struct {
 	MetricsToken           string
 	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
 	MailFrom               string
+	GeoIPDB                string // path to a MaxMind-format City database; "" for none
 	Require2FA             string        // off, admins or all: who must have a second factor
 	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
 }
@@ -114,7 +115,7 @@ var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
-	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM",
+	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -234,6 +235,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
 	}
+	c.GeoIPDB = get("GEOIP_DB", "")
 	c.MailFrom = get("MAIL_FROM", "")
 	if raw := secret("SMTP_URL"); raw != "" {
 		smtp, err := jobs.ParseSMTPURL(strings.TrimSpace(raw), c.MailFrom)

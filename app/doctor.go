@@ -21,6 +21,14 @@ func runDoctor(ctx context.Context, env Env) error {
 		}
 	} else {
 		ok("settings are valid")
+		if cfg.GeoIPDB != "" {
+			if g, err := openGeoIP(cfg.GeoIPDB); err != nil {
+				problems = append(problems, err.Error()+" (the server runs without locations)")
+			} else {
+				g.Close()
+				ok("GEOIP_DB is readable")
+			}
+		}
 		if cfg.SMTP != nil {
 			ok("mail goes through %s", cfg.SMTP.Addr())
 		} else {

@@ -54,6 +54,7 @@ type mailData struct {
 	When        string
 	Device, IP  string
 	Location    string
+	Reasons     string // what was new about a sign-in, in words
 }
 
 // render fills template name for m.To: the .txt's first line is the
@@ -82,7 +83,7 @@ func (s *Server) baseURL() string { return s.cfg.PublicURL() }
 // carries now, at delivery: no usable token waits in the queue.
 func (s *Server) composeMail(ctx context.Context, a jobs.MailArgs) (*jobs.Message, error) {
 	user, err := s.mailRecipient(ctx, a)
-	if user == nil || err != nil {
+	if user == nil || err != nil || user.Disabled() {
 		return nil, err
 	}
 	now := s.sessions.Now()
@@ -94,6 +95,8 @@ func (s *Server) composeMail(ctx context.Context, a jobs.MailArgs) (*jobs.Messag
 			return nil, err
 		}
 		d.Link, d.Valid = s.baseURL()+"/password/reset?token="+raw, "30 minutes"
+	case mailSignInAlert:
+		return s.composeAlert(ctx, user, a, d)
 	default:
 		return nil, fmt.Errorf("unknown mail template %q", a.Template)
 	}

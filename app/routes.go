@@ -34,6 +34,10 @@ func (s *Server) routes() {
 	a.Get("/password/reset", s.handleResetForm)
 	a.Post("/password/reset", s.handleReset)
 
+	// A sign-in alert's "This wasn't me" link (works signed out).
+	a.Get("/account/not-me", s.handleNotMeForm)
+	a.Post("/account/not-me", s.handleNotMe)
+
 	// The second step of a sign-in, and enrolling a factor right after the
 	// password when the policy requires one (no session until either is done).
 	a.Get("/login/second-factor", s.handleSecondFactorForm)
@@ -51,6 +55,8 @@ func (s *Server) routes() {
 	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
+	a.Get("/account/alerts", requireUser, s.handleAlertsForm)
+	a.Post("/account/alerts", requireUser, s.handleAlerts)
 	a.Get("/account/password", requireUser, s.handlePasswordForm)
 	a.Post("/account/password", requireUser, s.handlePasswordChange)
 

@@ -70,7 +70,9 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 		return signedIn{}, err
 	}
 	proof := models.Proof{AMR: in.amr, Strong: in.amr.MultiFactor() || !factors.Any()}
-	token, sess, err := s.sessions.SignInWith(ctx, in.user.ID, s.client(c), proof)
+	client := s.client(c)
+	client.Country, client.City = s.geo.locate(client.IP) // only at sign-in: the hot path never looks
+	token, sess, err := s.sessions.SignInWith(ctx, in.user.ID, client, proof)
 	if err != nil {
 		return signedIn{}, err
 	}

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,4 +85,29 @@ func SetUserDisabled(ctx context.Context, db *DB, id int64, disabled bool, a Aud
 		return 0, Wrap(err, "set disabled")
 	}
 	return ended, nil
+}
+
+// SetSignInAlerts turns the user's sign-in alert mail on or off.
+func SetSignInAlerts(ctx context.Context, db bun.IDB, id int64, on bool, now time.Time) error {
+	res, err := db.NewUpdate().Model((*User)(nil)).Set("signin_alerts = ?", on).Set("updated_at = ?", now).
+		Where("id = ?", id).Exec(ctx)
+	return Wrap(affectedOne(res, err, "set sign-in alerts"), "set sign-in alerts")
+}
+
+// UseUserToken finds the live token of purpose for raw and deletes it, in
+// one transaction: a link works once. A bad link is ErrBadLink.
+func UseUserToken(ctx context.Context, db *DB, raw, purpose string, now time.Time) (*UserToken, error) {
+	var t *UserToken
+	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if t, err = findUserToken(ctx, tx, db, raw, purpose, now); err != nil {
+			return err
+		}
+		_, err = tx.NewDelete().Model((*UserToken)(nil)).Where("id = ?", t.ID).Exec(ctx)
+		return err
+	})
+	if errors.Is(err, ErrBadLink) {
+		return nil, ErrBadLink
+	}
+	return t, Wrap(err, "use link")
 }

@@ -6,3 +6,5 @@ ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMP;
 ALTER TABLE users ADD COLUMN signin_alerts BOOLEAN NOT NULL DEFAULT 1;
 ALTER TABLE sessions ADD COLUMN country TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN city TEXT NOT NULL DEFAULT '';
+-- What was unusual about the sign-in: new-device, new-country (comma-separated).
+ALTER TABLE sessions ADD COLUMN signin_flags TEXT NOT NULL DEFAULT '';

@@ -39,7 +39,7 @@ type Config struct {
 	MetricsToken           string
 	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
 	MailFrom               string
-	GeoIPDB                string // path to a MaxMind-format City database; "" for none
+	GeoIPDB                string        // path to a MaxMind-format City database; "" for none
 	Require2FA             string        // off, admins or all: who must have a second factor
 	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
 }

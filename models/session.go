@@ -31,9 +31,9 @@ type Session struct {
 	UserAgent  string    `bun:"user_agent"`
 	AMR        AMR       `bun:"amr"`                // how it was made
 	StrongAt   time.Time `bun:"strong_at,nullzero"` // its last step-up-grade proof (see Proof)
-	Country    string    `bun:"country"`      // ISO code from GEOIP_DB at sign-in, "" when unknown
-	City       string    `bun:"city"`         // English name, "" when unknown
-	Flags      string    `bun:"signin_flags"` // new-device, new-country: see SignInHook
+	Country    string    `bun:"country"`            // ISO code from GEOIP_DB at sign-in, "" when unknown
+	City       string    `bun:"city"`               // English name, "" when unknown
+	Flags      string    `bun:"signin_flags"`       // new-device, new-country: see SignInHook
 	User       *User     `bun:"rel:belongs-to,join:user_id=id"`
 }
 

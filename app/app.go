@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/template/html/v2"
@@ -45,7 +46,8 @@ type Server struct {
 	insights   memo[*models.Insights]
 	figures    figures
 	mail       *mailTemplates
-	geo        *geoIP // nil without GEOIP_DB (or when it is broken)
+	geo        *geoIP             // nil without GEOIP_DB (or when it is broken)
+	webauthn   *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -87,6 +89,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
 		resetLimit: newResetLimit(opts.Now),
+	}
+	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {

@@ -37,6 +37,7 @@ commands:
   users set-password --email E       (the new password on stdin; every session ends)
   users reset-link --email E [--send] (print a reset link, or mail it)
   users disable|enable --email E
+  users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
   seed --users N --sessions M [--expired-ratio R]
   version
@@ -198,7 +199,7 @@ func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 
 func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, delete, set-role, set-password, reset-link, disable or enable")
+		return fmt.Errorf("users: want create, list, delete, set-role, reset-2fa, set-password, reset-link, disable or enable")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
@@ -244,10 +245,18 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
 		}
 		return tw.Flush()
-	case "delete", "set-role":
+	case "delete", "set-role", "reset-2fa":
 		u, err := findUserArg(ctx, db, *email, *id)
 		if err != nil {
 			return err
+		}
+		if sub == "reset-2fa" {
+			n, err := models.ResetFactors(ctx, db, u.ID, models.Audit{UserAgent: "sessiond CLI"}, now)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed every second factor of %s; %d session(s) ended\n", u.Email, n)
+			return nil
 		}
 		if sub == "delete" {
 			n, err := models.DeleteUser(ctx, db, u.ID, models.Audit{UserAgent: "sessiond CLI"}, now)

@@ -55,6 +55,8 @@ func templateFuncs() template.FuncMap {
 		"device":   describeDevice,
 		"methods":  describeAMR,
 		"signedIn": describeSignIn,
+		"location": describeLocation,
+		"flags":    describeSignInFlags,
 	}
 }
 

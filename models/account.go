@@ -102,7 +102,8 @@ func CreateProviderUser(ctx context.Context, db *DB, n NewUser, a *Account, au A
 	if err := n.validateProfile(); err != nil {
 		return nil, err
 	}
-	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, CreatedAt: now, UpdatedAt: now}
+	verified := now // only a verified email signs up through a provider
+	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, CreatedAt: now, UpdatedAt: now, EmailVerifiedAt: &verified}
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(u).Returning("id").Exec(ctx); err != nil {
 			return err

@@ -113,6 +113,10 @@ func (s *Server) syncAdminGroup(ctx context.Context, p provider, u *models.User,
 		return u, nil
 	}
 	n, err := models.SetUserRole(ctx, s.db, u.ID, want, models.Audit{UserAgent: "sessiond: " + p.key() + " groups"}, s.sessions.Now())
+	if errors.Is(err, models.ErrConflict) { // the last active admin stays one
+		s.log.WarnContext(ctx, "provider groups would demote the last active admin: role kept", "provider", p.key(), "user_id", u.ID)
+		return u, nil
+	}
 	if err != nil {
 		return nil, err
 	}

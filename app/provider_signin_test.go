@@ -155,7 +155,8 @@ func TestProviderSignIn_WhoGetsIn(t *testing.T) {
 }
 
 // TestProviderSignIn_AdminGroup_SetsRoleAtEachSignIn: in the group, an
-// admin; out of it at a later sign-in, a user again.
+// admin; out of it at a later sign-in, a user again (while another admin
+// exists: the last active admin keeps the role).
 func TestProviderSignIn_AdminGroup_SetsRoleAtEachSignIn(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		o := newTestOP(t, corpCallback, opAda)
@@ -168,6 +169,14 @@ func TestProviderSignIn_AdminGroup_SetsRoleAtEachSignIn(t *testing.T) {
 			t.Fatalf("a member of the admin group gets %d from /admin/sessions", resp.StatusCode)
 		}
 		o.storage.groups[opAda.id] = []string{"staff"}
+		solo := a.client()
+		if resp := solo.providerSignIn(o, "ada", nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in as the last admin: %d", resp.StatusCode)
+		}
+		if resp := solo.request("GET", "/admin/sessions", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("the last active admin was demoted by the provider's groups: %d", resp.StatusCode)
+		}
+		testdb.CreateUser(t, db, "second-admin@example.com", models.RoleAdmin)
 		c2 := a.client()
 		if resp := c2.providerSignIn(o, "ada", nil); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("second sign-in: %d", resp.StatusCode)

@@ -102,12 +102,19 @@ func (s *opStorage) SetUserinfoFromRequest(ctx context.Context, ui *zoidc.UserIn
 
 // newTestOP starts a provider whose one client is sessiond at redirectURI.
 func newTestOP(t testing.TB, redirectURI string, people ...opUser) *testOP {
+	return newTestOPAt(t, "127.0.0.1", redirectURI, people...)
+}
+
+// newTestOPAt is newTestOP under another name for loopback (a browser
+// test puts the provider on another site than sessiond).
+func newTestOPAt(t testing.TB, host, redirectURI string, people ...opUser) *testOP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := &testOP{t: t, issuer: "http://" + ln.Addr().String(), clientID: "sessiond-client", secret: "sessiond-client-secret"}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	o := &testOP{t: t, issuer: "http://" + net.JoinHostPort(host, port), clientID: "sessiond-client", secret: "sessiond-client-secret"}
 	users := opUsers{}
 	groups := map[string][]string{}
 	for _, p := range people {

@@ -67,7 +67,7 @@ type CleanupOptions struct {
 
 // CleanupChunk is one committed delete.
 type CleanupChunk struct {
-	Table string // "sessions" or "session_events"
+	Table string // "sessions", "session_events" or "login_failures"
 	Rows  int
 	Size  int // the limit it ran with
 	Took  time.Duration
@@ -80,13 +80,14 @@ type CleanupResult struct {
 	RunID        int64
 	Deleted      int
 	EventsPruned int
+	CountsPruned int // sign-in throttle counts whose window ended
 	Chunks       int
 	Skipped      bool // another instance holds the cleanup lock
 	Took         time.Duration
 }
 
 // Cleanup deletes sessions expired at now (expires_at ≤ now) and prunes
-// old audit events, in chunks: each chunk is one short statement (its own
+// old audit events and ended sign-in throttle windows, in chunks: each chunk is one short statement (its own
 // transaction), sized to take about opt.Target, with a pause after it
 // eight times as long as the chunk, so requests get the CPU and the SQLite
 // writer.
@@ -155,6 +156,12 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 		p.size = opt.BatchSize
 		res.EventsPruned, err = p.drain(ctx, "session_events", func(ctx context.Context, limit int) (int, error) {
 			return pruneEventsBatch(ctx, x, db, cutoff, limit)
+		})
+	}
+	if err == nil {
+		p.size = opt.BatchSize
+		res.CountsPruned, err = p.drain(ctx, "login_failures", func(ctx context.Context, limit int) (int, error) {
+			return pruneLoginFailuresBatch(ctx, x, db, now.Add(-LoginWindow), limit)
 		})
 	}
 	res.Chunks = p.chunks

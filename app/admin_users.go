@@ -160,7 +160,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		return err
 	}
 	if err := s.hashers.Acquire(c.UserContext()); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+		return err
 	}
 	u, err := models.CreateUser(c.UserContext(), s.db, in, s.sessions.Now())
 	s.hashers.Release()

@@ -33,7 +33,7 @@ type Server struct {
 	views    *html.Engine
 	secret   []byte
 	trusted  []*net.IPNet
-	hashers  limiter
+	hashers  *limiter
 	throttle *throttle
 	setup    setupGate
 	metrics  *metrics
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
-		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
+		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
 	}
 	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {

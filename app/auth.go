@@ -41,20 +41,31 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
 	}
 	client := s.client(c)
-	if wait, limited := s.throttle.Check(email, client.IP); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, email, client.IP)
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
 	}
-	user, err := s.checkCredentials(c.UserContext(), email, password)
-	if err != nil {
-		if err != errBadCredentials {
-			return err
-		}
-		s.throttle.Fail(email, client.IP)
+	user, err := s.checkCredentials(ctx, email, password)
+	switch {
+	case err == errBadCredentials:
 		s.recordFailedSignIn(c, email, user)
 		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
+	case err != nil:
+		s.notJudged(ctx, attempt)
+		if err == errBusy {
+			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+			return s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
+		}
+		return err
 	}
-	s.throttle.Succeed(email, client.IP)
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return err
+	}
 	// Signing in never reuses a session: an existing one (perhaps another
 	// user's) ends first.
 	if old := c.Cookies(s.cfg.CookieName()); old != "" {
@@ -78,7 +89,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 // with errBadCredentials when the email matched but the password did not.
 func (s *Server) checkCredentials(ctx context.Context, email, password string) (*models.User, error) {
 	if err := s.hashers.Acquire(ctx); err != nil {
-		return nil, fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+		return nil, err
 	}
 	defer s.hashers.Release()
 	user, err := models.FindUserByEmail(ctx, s.db.Read, email)

@@ -153,6 +153,7 @@ func runServe(ctx context.Context, env Env) error {
 // requests, and returns once both are done, before the caller closes the
 // database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	s.markAbandonedCleanups(ctx)
 	s.jobs.Start()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

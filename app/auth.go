@@ -25,7 +25,20 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 	if currentSession(c) != nil {
 		return redirect(c, s.safeNext(next))
 	}
+	s.allowNextOrigin(c, next)
 	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next}})
+}
+
+// allowNextOrigin widens the sign-in page's form-action to exactly the
+// origin of an absolute next, so the redirect after signing in is not
+// blocked by the browser.
+func (s *Server) allowNextOrigin(c *fiber.Ctx, next string) {
+	if strings.HasPrefix(next, "/") {
+		return // same site: 'self' covers it
+	}
+	if u, err := url.Parse(next); err == nil && u.Host != "" {
+		allowFormRedirect(c, u.Scheme+"://"+u.Host)
+	}
 }
 
 // handleLogin checks the password and starts a new session. Unknown email
@@ -123,6 +136,7 @@ func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) 
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	next, _ = s.allowedNext(next)
+	s.allowNextOrigin(c, next)
 	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg}})
 }
 

@@ -72,8 +72,9 @@ const htmxIdle = `!document.querySelector('.htmx-request, .htmx-swapping, .htmx-
 
 // newBrowser starts headless Chromium with a fresh profile and returns a
 // context for chromedp actions. Each call is a separate browser, so two
-// calls are two devices with separate cookie jars.
-func newBrowser(t testing.TB) context.Context {
+// calls are two devices with separate cookie jars. extra adds options
+// (flags such as host-resolver-rules).
+func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser tests skipped in -short mode")
@@ -101,6 +102,7 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)

@@ -58,12 +58,29 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	return nil
 }
 
-// securityHeaders: a CSP htmx works under (no inline script), no framing,
-// no sniffing, no caching of anything dynamic.
+// cspBefore and cspAfter surround the form-action sources of the
+// Content-Security-Policy: a policy htmx works under (no inline script).
+const (
+	cspBefore = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'"
+	cspAfter  = "; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+	headerCSP = "Content-Security-Policy"
+)
+
+// allowFormRedirect lets this page's form end on origin as well as on
+// sessiond: browsers apply form-action to the redirects that follow a
+// submission, so a sign-in whose next is another host (forward-auth) would
+// otherwise stop on the form. origin is scheme://host[:port] of a next
+// that allowedNext accepted, so it holds no character that could end the
+// directive.
+func allowFormRedirect(c *fiber.Ctx, origin string) {
+	c.Set(headerCSP, cspBefore+" "+origin+cspAfter)
+}
+
+// securityHeaders: a strict CSP, no framing, no sniffing, no caching of
+// anything dynamic.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
+	h.Set(headerCSP, cspBefore+cspAfter)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

@@ -64,6 +64,7 @@ func accountSessionJSON(x *models.Session, cur *models.Session, now time.Time) f
 		"createdAt": x.CreatedAt, "lastSeenAt": x.LastSeenAt, "expires": x.ExpiresAt,
 		"expiresIn": int64(x.ExpiresAt.Sub(now).Seconds()), "status": status,
 		"ip": x.IP, "userAgent": x.UserAgent, "device": describeDevice(x.UserAgent), "current": x.ID == cur.ID,
+		"amr": x.AMR.List(), "strongAt": timeOrNil(x.StrongAt),
 	}
 }
 
@@ -166,7 +167,7 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 		return s.passwordFailed(c, status, msg)
 	}
 	ctx := c.UserContext()
-	attempt, err := s.throttle.begin(ctx, cur.User.Email, s.clientIP(c))
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, cur.User.Email, s.clientIP(c))
 	if err != nil {
 		return err
 	}
@@ -249,4 +250,12 @@ func (s *Server) recordWrongCurrentPassword(c *fiber.Ctx, cur *models.Session) {
 		s.log.WarnContext(c.UserContext(), "record wrong current password", "error", err)
 	}
 	s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
+}
+
+// timeOrNil is a time for JSON, null when unset.
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
 }

@@ -193,6 +193,7 @@ func sessionJSON(ss *models.Session, now time.Time) fiber.Map {
 		"id": ss.ID, "sessionToken": ss.ShortHash(), "userId": ss.UserID, "user": nil,
 		"createdAt": ss.CreatedAt.UTC(), "lastSeenAt": ss.LastSeenAt.UTC(), "expires": ss.ExpiresAt.UTC(),
 		"expiresIn": expiresIn, "status": status, "ip": ss.IP, "userAgent": ss.UserAgent,
+		"amr": ss.AMR.List(), "strongAt": timeOrNil(ss.StrongAt),
 	}
 	if ss.User != nil {
 		m["user"] = userJSON(ss.User)

@@ -284,7 +284,10 @@ func TestAdminSessions_JSONShapes_FieldByField(t *testing.T) {
 		if u["id"] != float64(f.user.ID) || u["email"] != f.user.Email || u["name"] != f.user.Name || u["role"] != "user" || len(u) != 4 {
 			t.Errorf("user %v", u)
 		}
-		if len(ex) != 11 {
+		if amr, _ := ex["amr"].([]any); len(amr) != 1 || amr[0] != "pwd" || ex["strongAt"] == nil {
+			t.Errorf("amr %v strongAt %v, want [pwd] and a time", ex["amr"], ex["strongAt"])
+		}
+		if len(ex) != 13 {
 			t.Errorf("session has %d fields: %v", len(ex), ex)
 		}
 		var st map[string]any

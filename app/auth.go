@@ -29,9 +29,10 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next}})
 }
 
-// allowNextOrigin widens the sign-in page's form-action to exactly the
+// allowNextOrigin widens a sign-in page's form-action to exactly the
 // origin of an absolute next, so the redirect after signing in is not
-// blocked by the browser.
+// blocked by the browser. Every page whose form can end a sign-in calls
+// it; next must have passed allowedNext.
 func (s *Server) allowNextOrigin(c *fiber.Ctx, next string) {
 	if strings.HasPrefix(next, "/") {
 		return // same site: 'self' covers it
@@ -55,7 +56,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 	}
 	client := s.client(c)
 	ctx := c.UserContext()
-	attempt, err := s.throttle.begin(ctx, email, client.IP)
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
 	if err != nil {
 		return err
 	}
@@ -79,23 +80,11 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 	if err := s.throttle.succeeded(ctx, attempt); err != nil {
 		return err
 	}
-	// Signing in never reuses a session: an existing one (perhaps another
-	// user's) ends first.
-	if old := c.Cookies(s.cfg.CookieName()); old != "" {
-		if _, err := s.sessions.DeleteSession(c.UserContext(), old, s.audit(c)); err != nil {
-			return err
-		}
-	}
-	token, sess, err := s.sessions.SignIn(c.UserContext(), user.ID, client)
+	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: next})
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(c, token, sess.ExpiresAt)
-	s.log.InfoContext(c.UserContext(), "signed in", "user_id", user.ID, "session_id", sess.ID)
-	if wantsJSON(c) {
-		return c.JSON(fiber.Map{"user": userJSON(user), "expires": sess.ExpiresAt})
-	}
-	return redirect(c, s.safeNext(next))
+	return s.finishSignIn(c, r, next)
 }
 
 // checkCredentials verifies under the hashing limit; a user is returned

@@ -35,6 +35,20 @@ type Config struct {
 	LogFormat              string
 	TrustedProxies         []string
 	MetricsToken           string
+	Require2FA             string        // off, admins or all: who must have a second factor
+	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
+}
+
+// Second-factor policies (REQUIRE_2FA).
+const (
+	require2FAOff    = "off"
+	require2FAAdmins = "admins"
+	require2FAAll    = "all"
+)
+
+// Requires2FA reports whether the policy makes this user have a second factor.
+func (c *Config) Requires2FA(role string) bool {
+	return c.Require2FA == require2FAAll || c.Require2FA == require2FAAdmins && role == "admin"
 }
 
 // Secure reports whether sessiond is served over https (BASE_URL), which
@@ -49,6 +63,11 @@ func (c *Config) CookieName() string {
 	return c.prefixed(sessionCookie, prefixSecure+sessionCookie, prefixHost+sessionCookie)
 }
 
+// PendingCookieName holds the token of a sign-in under way (a second step).
+func (c *Config) PendingCookieName() string {
+	return c.prefixed(pendingCookie, prefixSecure+pendingCookie, prefixHost+pendingCookie)
+}
+
 // CSRFCookieName holds the pre-login CSRF nonce.
 func (c *Config) CSRFCookieName() string {
 	return c.prefixed(csrfCookie, prefixSecure+csrfCookie, prefixHost+csrfCookie)
@@ -57,6 +76,7 @@ func (c *Config) CSRFCookieName() string {
 const (
 	sessionCookie = "sessiond_session"
 	csrfCookie    = "sessiond_csrf"
+	pendingCookie = "sessiond_pending"
 	prefixSecure  = "__Secure-"
 	prefixHost    = "__Host-"
 )
@@ -81,7 +101,7 @@ var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
-	"TRUSTED_PROXIES", "METRICS_TOKEN",
+	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -138,6 +158,16 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		CookieDomain:           strings.TrimPrefix(get("COOKIE_DOMAIN", ""), "."),
 		LogFormat:              get("LOG_FORMAT", "text"),
 		MetricsToken:           secret("METRICS_TOKEN"),
+		Require2FA:             strings.ToLower(get("REQUIRE_2FA", require2FAOff)),
+		SudoWindow:             dur("SUDO_WINDOW", "10m", time.Minute),
+	}
+	switch c.Require2FA {
+	case require2FAOff, require2FAAdmins, require2FAAll:
+	default:
+		errs = append(errs, fmt.Errorf("REQUIRE_2FA=%q: want off, admins or all", c.Require2FA))
+	}
+	if c.SudoWindow > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("SUDO_WINDOW=%s: want at most 24h", c.SudoWindow))
 	}
 	if !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "file:") &&
 		!strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {

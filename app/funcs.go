@@ -14,6 +14,7 @@ import (
 
 	"github.com/mileusna/useragent"
 
+	"sessiond/models"
 	"sessiond/static"
 )
 
@@ -52,6 +53,7 @@ func templateFuncs() template.FuncMap {
 		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"reltime":  func(t, now time.Time) string { return relativeTime(t, now) },
 		"device":   describeDevice,
+		"methods":  describeAMR,
 	}
 }
 
@@ -104,4 +106,24 @@ func describeDevice(ua string) string {
 		return browser + " on " + p.OS
 	}
 	return browser
+}
+
+// describeAMR says how a session was made, for people: "password + one-time code".
+func describeAMR(a models.AMR) string {
+	names := map[string]string{
+		models.MethodPassword: "password", models.MethodOTP: "one-time code",
+		models.MethodWebAuthn: "passkey", models.MethodRecovery: "recovery code",
+	}
+	var parts []string
+	for _, m := range a.List() {
+		if n, ok := names[m]; ok {
+			parts = append(parts, n)
+		} else {
+			parts = append(parts, m)
+		}
+	}
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, " + ")
 }

@@ -69,7 +69,8 @@ func (l *limiter) Acquire(ctx context.Context) error {
 
 func (l *limiter) Release() { <-l.slots }
 
-// throttle limits sign-in attempts per account and per client IP in fixed
+// throttle limits sign-in attempts (passwords and second-factor codes) per
+// account and per client IP in fixed
 // windows of models.LoginWindow. The counts live in the database, so every
 // instance on it shares them and they outlive a restart; they are written
 // on sign-in attempts only, never on an ordinary request. An attempt is
@@ -94,14 +95,15 @@ type signInAttempt struct {
 	wait   string              // seconds for Retry-After; "" when the attempt may go on
 }
 
-// begin counts an attempt at email from ip before anything is hashed. When
-// either key is at its limit the attempt is refused (wait is set) and
+// begin counts an attempt at subject (an email for models.ScopeAccount, a
+// user id for models.ScopeFactor) from ip before anything is checked.
+// When either key is at its limit the attempt is refused (wait is set) and
 // counts against neither, so a crowd of refused attempts never prolongs a
 // lock: the counts hold failures and attempts still being checked.
-func (t *throttle) begin(ctx context.Context, email, ip string) (signInAttempt, error) {
+func (t *throttle) begin(ctx context.Context, scope, subject, ip string) (signInAttempt, error) {
 	now := t.now()
 	keys := []models.ThrottleKey{
-		{Scope: models.ScopeAccount, Subject: email, Limit: t.perAccount},
+		{Scope: scope, Subject: subject, Limit: t.perAccount},
 		{Scope: models.ScopeIP, Subject: ip, Limit: t.perIP},
 	}
 	counts, err := models.CountSignInAttempt(ctx, t.db, keys, now)
@@ -133,15 +135,15 @@ func (s *Server) notJudged(ctx context.Context, a signInAttempt) {
 	}
 }
 
-// succeeded forgets the account's failures and takes this attempt back
-// from the IP's count; the IP's failures against other accounts stay, so
-// signing in to one's own account now and then does not excuse spraying
-// guesses at others.
+// succeeded forgets the account's (or factor's) failures and takes this
+// attempt back from the IP's count; the IP's failures against other
+// accounts stay, so signing in to one's own account now and then does not
+// excuse spraying guesses at others.
 func (t *throttle) succeeded(ctx context.Context, a signInAttempt) error {
 	var errs []error
 	var ip []models.LoginCount
 	for _, c := range a.counts {
-		if c.Scope == models.ScopeAccount {
+		if c.Scope != models.ScopeIP {
 			errs = append(errs, models.ClearLoginFailures(ctx, t.db, models.ThrottleKey{Scope: c.Scope, Subject: c.Subject}))
 		} else {
 			ip = append(ip, c)

@@ -28,6 +28,12 @@ func (s *Server) routes() {
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
 
+	// The second step of a sign-in, and enrolling a factor right after the
+	// password when the policy requires one (no session until either is done).
+	a.Get("/login/second-factor", s.handleSecondFactorForm)
+	a.Post("/login/second-factor", s.handleSecondFactor)
+	a.Get("/login/enrol", s.handleSecurity)
+
 	// Signed-in users.
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)
@@ -41,6 +47,15 @@ func (s *Server) routes() {
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
 	a.Get("/account/password", requireUser, s.handlePasswordForm)
 	a.Post("/account/password", requireUser, s.handlePasswordChange)
+
+	// Second factors: an authenticator app, recovery codes. Enrolling also
+	// works for a user the policy holds right after the password.
+	a.Get("/account/security", s.handleSecurity)
+	a.Post("/account/totp", s.handleTOTPStart)
+	a.Get("/account/totp", s.handleTOTPForm)
+	a.Post("/account/totp/confirm", s.handleTOTPConfirm)
+	a.Post("/account/recovery-codes", requireUser, s.handleRecoveryCodesNew)
+	a.Delete("/account/factors/:id", requireUser, s.handleFactorRemove)
 
 	// Admins only: every route and fragment under /admin.
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures)

@@ -84,11 +84,10 @@ func (s *Server) handleSetup(c *fiber.Ctx) error {
 	s.setup.token = ""
 	_ = models.RecordEvent(c.UserContext(), s.db, &models.Event{At: s.sessions.Now(), Kind: models.EventUserCreated,
 		UserID: &user.ID, IP: s.clientIP(c), UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512), Detail: "first admin via setup"})
-	sessToken, sess, err := s.sessions.SignIn(c.UserContext(), user.ID, s.client(c))
+	s.log.InfoContext(c.UserContext(), "first admin created", "user_id", user.ID)
+	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: "/admin/sessions"})
 	if err != nil {
 		return err
 	}
-	s.setSessionCookie(c, sessToken, sess.ExpiresAt)
-	s.log.Info("first admin created", "user_id", user.ID)
-	return redirect(c, "/admin/sessions")
+	return s.finishSignIn(c, r, "/admin/sessions")
 }

@@ -22,6 +22,11 @@ const (
 	EventPasswordChanged  = "user.password_changed"
 	EventSignInFailed     = "signin.failed"
 	EventCleanupRun       = "cleanup.run"
+	EventFactorAdded      = "factor.added"
+	EventFactorRemoved    = "factor.removed"
+	EventFactorsReset     = "user.factors_reset"
+	EventRecoveryCodesNew = "factor.recovery_codes"
+	EventStepUp           = "session.step_up"
 )
 
 // Event is one row of the audit trail. It never holds a token or password.

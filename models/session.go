@@ -29,6 +29,8 @@ type Session struct {
 	LastSeenAt time.Time `bun:"last_seen_at"`
 	IP         string    `bun:"ip"`
 	UserAgent  string    `bun:"user_agent"`
+	AMR        AMR       `bun:"amr"`                // how it was made
+	StrongAt   time.Time `bun:"strong_at,nullzero"` // its last step-up-grade proof (see Proof)
 	User       *User     `bun:"rel:belongs-to,join:user_id=id"`
 }
 
@@ -189,15 +191,34 @@ func (m *SessionManager) newExpiry(createdAt, now time.Time) time.Time {
 	return exp
 }
 
-// SignIn creates a fresh session for the user and returns its token; the
-// token exists only in the return value (and so in the cookie).
+// Proof is how a sign-in proved who the user is: its methods, and whether
+// that is a step-up-grade proof — a password and a second factor, or a
+// passkey; for a user without a second factor, the password (the most
+// such an account can prove).
+type Proof struct {
+	AMR    AMR
+	Strong bool
+}
+
+// passwordProof is what SignIn and CreateSession record: a password
+// sign-in of a user without a second factor.
+var passwordProof = Proof{AMR: MethodPassword, Strong: true}
+
+// SignIn creates a fresh session for the user after a password sign-in
+// and returns its token; the token exists only in the return value (and
+// so in the cookie).
 func (m *SessionManager) SignIn(ctx context.Context, userID int64, c Client) (string, *Session, error) {
+	return m.SignInWith(ctx, userID, c, passwordProof)
+}
+
+// SignInWith is SignIn for a sign-in proved by p.
+func (m *SessionManager) SignInWith(ctx context.Context, userID int64, c Client, p Proof) (string, *Session, error) {
 	token, err := NewToken()
 	if err != nil {
 		return "", nil, err
 	}
 	now := m.Now()
-	s, err := m.CreateSession(ctx, token, userID, m.newExpiry(now, now), c)
+	s, err := m.createSession(ctx, token, userID, m.newExpiry(now, now), c, p)
 	if err != nil {
 		return "", nil, err
 	}
@@ -207,17 +228,24 @@ func (m *SessionManager) SignIn(ctx context.Context, userID int64, c Client) (st
 // CreateSession inserts a session for token (stored hashed) and records the
 // sign-in event in the same transaction.
 func (m *SessionManager) CreateSession(ctx context.Context, token string, userID int64, expires time.Time, c Client) (*Session, error) {
+	return m.createSession(ctx, token, userID, expires, c, passwordProof)
+}
+
+func (m *SessionManager) createSession(ctx context.Context, token string, userID int64, expires time.Time, c Client, p Proof) (*Session, error) {
 	now := m.Now()
 	s := &Session{
 		TokenHash: HashToken(token), UserID: userID, ExpiresAt: expires.UTC(), CreatedAt: now, LastSeenAt: now,
-		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 512),
+		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 512), AMR: p.AMR,
+	}
+	if p.Strong {
+		s.StrongAt = now
 	}
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(s).Returning("id").Exec(ctx); err != nil {
 			return err
 		}
 		a := Audit{ActorID: userID, IP: c.IP, UserAgent: c.UserAgent} // a sign-in is the user's own act
-		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, ""))
+		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, "amr="+string(p.AMR)))
 	})
 	if err != nil {
 		return nil, Wrap(err, "create session")

@@ -13,6 +13,7 @@ import (
 // Sign-in throttle scopes: what a count is kept for.
 const (
 	ScopeAccount = "account" // subject: the normalised email
+	ScopeFactor  = "factor"  // subject: a user id; wrong second-factor codes
 	ScopeIP      = "ip"      // subject: the client address
 )
 
@@ -62,8 +63,8 @@ func CountSignInAttempt(ctx context.Context, db *DB, keys []ThrottleKey, now tim
 		q.WriteString("(?, ?, ?, 1)")
 		args = append(args, k.Scope, k.Subject, db.T(now))
 	}
-	// Keys come in one order (account before ip), so two attempts never
-	// lock the same rows in opposite orders.
+	// Keys come in one order (the subject's, then the address's), so two
+	// attempts never lock the same rows in opposite orders.
 	q.WriteString(` ON CONFLICT (scope, subject) DO UPDATE SET
 		n = CASE WHEN f.window_start <= ? THEN 1 ELSE f.n + 1 END,
 		window_start = CASE WHEN f.window_start <= ? THEN excluded.window_start ELSE f.window_start END

@@ -1,9 +1,10 @@
 -- Sign-in throttle counts, shared by every instance on the database and kept
 -- across restarts. One row per (scope, subject): scope 'account' with the
--- normalised email, or 'ip' with the client address. n counts the attempts
--- in the fixed window that started at window_start.
+-- normalised email, 'factor' with a user id (second-factor codes), or 'ip'
+-- with the client address. n counts the attempts in the fixed window that
+-- started at window_start.
 CREATE TABLE login_failures (
-    scope        TEXT NOT NULL CHECK (scope IN ('account', 'ip')),
+    scope        TEXT NOT NULL CHECK (scope IN ('account', 'factor', 'ip')),
     subject      TEXT NOT NULL,
     window_start TIMESTAMPTZ NOT NULL,
     n            INTEGER NOT NULL,

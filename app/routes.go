@@ -18,8 +18,9 @@ func (s *Server) routes() {
 	// Prometheus metrics (bearer token; issue 5).
 	a.Get("/metrics", s.handleMetrics)
 
-	// Everything below knows the session and checks CSRF on state changes.
-	a.Use(s.loadSession, s.checkCSRF)
+	// Everything below gets only clean text (UTF-8, no NUL), knows the
+	// session, and checks CSRF on state changes.
+	a.Use(s.noteForwardedFor, checkInput, s.loadSession, s.checkCSRF)
 
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)

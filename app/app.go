@@ -25,21 +25,22 @@ import (
 
 // Server is the running application: its dependencies in one struct.
 type Server struct {
-	cfg      Config
-	db       *models.DB
-	sessions *models.SessionManager
-	log      *slog.Logger
-	app      *fiber.App
-	views    *html.Engine
-	secret   []byte
-	trusted  []*net.IPNet
-	hashers  *limiter
-	throttle *throttle
-	setup    setupGate
-	metrics  *metrics
-	jobs     *jobs.Scheduler
-	insights memo[*models.Insights]
-	figures  figures
+	cfg       Config
+	db        *models.DB
+	sessions  *models.SessionManager
+	log       *slog.Logger
+	app       *fiber.App
+	views     *html.Engine
+	secret    []byte
+	trusted   []*net.IPNet
+	hashers   *limiter
+	throttle  *throttle
+	proxyWarn proxyWarning
+	setup     setupGate
+	metrics   *metrics
+	jobs      *jobs.Scheduler
+	insights  memo[*models.Insights]
+	figures   figures
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }

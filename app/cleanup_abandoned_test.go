@@ -29,7 +29,7 @@ func TestCleanup_KilledMidRun_ProgressRecorded_NextStartMarksItAbandoned_NextRun
 			dsn := tc.url(t)
 			db := testdb.Open(t, dsn)
 			u := testdb.CreateUser(t, db, "kept@example.com", models.RoleUser)
-			const expired = 20000
+			const expired = 5000
 			seedExpired(t, db, u.ID, expired, time.Now().Add(-time.Hour))
 			seedExpired(t, db, u.ID, 5, time.Now().Add(24*time.Hour)) // live
 

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/template/html/v2"
@@ -41,6 +42,7 @@ type Server struct {
 	jobs      *jobs.Scheduler
 	insights  memo[*models.Insights]
 	figures   figures
+	webauthn  *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -77,6 +79,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
+	}
+	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	s.metrics = newMetrics(s)
 	if s.views, err = newViews(); err != nil {

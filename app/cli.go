@@ -34,6 +34,7 @@ commands:
   users list
   users delete --email E | --id N
   users set-role --email E | --id N --role admin|user
+  users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
   seed --users N --sessions M [--expired-ratio R]
   version
@@ -184,7 +185,7 @@ func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 
 func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, delete or set-role")
+		return fmt.Errorf("users: want create, list, delete, set-role or reset-2fa")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
@@ -230,10 +231,18 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
 		}
 		return tw.Flush()
-	case "delete", "set-role":
+	case "delete", "set-role", "reset-2fa":
 		u, err := findUserArg(ctx, db, *email, *id)
 		if err != nil {
 			return err
+		}
+		if sub == "reset-2fa" {
+			n, err := models.ResetFactors(ctx, db, u.ID, models.Audit{UserAgent: "sessiond CLI"}, now)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "removed every second factor of %s; %d session(s) ended\n", u.Email, n)
+			return nil
 		}
 		if sub == "delete" {
 			n, err := models.DeleteUser(ctx, db, u.ID, models.Audit{UserAgent: "sessiond CLI"}, now)

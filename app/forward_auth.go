@@ -40,10 +40,17 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	if role != "" && !models.ValidRole(role) {
 		return badParam("role", "want admin or user")
 	}
+	mfa := c.Query("mfa")
+	if mfa != "" && mfa != "0" && mfa != "1" {
+		return badParam("mfa", "want 1 (a second factor required) or 0")
+	}
 	nginx := c.Query("mode") == "nginx" || c.Get("X-Original-URL") != ""
 	sess := currentSession(c)
 	if sess == nil {
 		return s.verifyRefused(c, nginx)
+	}
+	if mfa == "1" && !sess.AMR.MultiFactor() {
+		return s.verifyNeedsMFA(c, nginx)
 	}
 	if role == models.RoleAdmin && !sess.User.IsAdmin() {
 		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", "role", "user_id", sess.UserID, "want", role)
@@ -84,6 +91,27 @@ func (s *Server) verifyRefused(c *fiber.Ctx, nginx bool) error {
 		return c.Status(fiber.StatusUnauthorized).SendString(errUnauthenticated.Message)
 	}
 	return c.Redirect(s.loginURL(original), fiber.StatusFound)
+}
+
+// verifyNeedsMFA answers a session made without a second factor when the
+// app wants one: 401 for nginx (its error page asks again in browser
+// mode), a redirect to the second step and back for browsers, else 403.
+func (s *Server) verifyNeedsMFA(c *fiber.Ctx, nginx bool) error {
+	if nginx {
+		return emptyAnswer(c, fiber.StatusUnauthorized)
+	}
+	original := forwardedURL(c)
+	if original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
+		return fiber.NewError(fiber.StatusForbidden, "this app requires a sign-in with a second factor")
+	}
+	to := "/login/mfa"
+	if s.cfg.BaseURL != nil {
+		to = s.cfg.BaseURL.String() + to
+	}
+	if next, ok := s.allowedNext(original); ok {
+		to += "?next=" + url.QueryEscape(next)
+	}
+	return c.Redirect(to, fiber.StatusFound)
 }
 
 // forwardedURL is the URL the visitor asked the proxy for, from

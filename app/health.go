@@ -2,6 +2,7 @@ package app
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -51,7 +52,16 @@ func appendMeJSON(b []byte, sess *models.Session, now time.Time) []byte {
 	b = sess.ExpiresAt.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","expiresIn":`...)
 	b = strconv.AppendInt(b, int64(sess.ExpiresAt.Sub(now).Seconds()), 10)
-	return append(b, '}')
+	b = append(b, `,"amr":[`...)
+	for i, m := 0, string(sess.AMR); m != ""; i++ { // no slice: this runs per request
+		var method string
+		method, m, _ = strings.Cut(m, ",")
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, method)
+	}
+	return append(b, "]}"...)
 }
 
 // appendJSONString appends s as encoding/json writes a string: quoted,

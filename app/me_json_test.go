@@ -15,6 +15,7 @@ type meJSON struct {
 	SessionID int64     `json:"sessionId"`
 	Expires   time.Time `json:"expires"`
 	ExpiresIn int64     `json:"expiresIn"`
+	AMR       []string  `json:"amr"`
 }
 
 // TestMeJSON_MatchesEncodingJSON: the hand-written /api/me answer is
@@ -25,10 +26,10 @@ func TestMeJSON_MatchesEncodingJSON(t *testing.T) {
 		"Ada Lovelace", "", `Grace "Amazing" \ Hopper`, "<script>alert(1)</script> & co",
 		"tab\there\nnew\rline\x00\x01\x1f\x7f\b\f", "Zoë 🚀 Ω", "bad \xff\xfe utf8 \xc3", "line\u2028sep\u2029para",
 	} {
-		sess := &models.Session{ID: 42, UserID: 7, ExpiresAt: now.Add(36 * time.Hour),
+		sess := &models.Session{ID: 42, UserID: 7, ExpiresAt: now.Add(36 * time.Hour), AMR: "pwd,otp",
 			User: &models.User{ID: 7, Name: name, Email: "a+b@example.com", Role: models.RoleAdmin}}
 		want, err := json.Marshal(meJSON{User: userJSON(sess.User), SessionID: sess.ID, Expires: sess.ExpiresAt,
-			ExpiresIn: int64(sess.ExpiresAt.Sub(now).Seconds())})
+			ExpiresIn: int64(sess.ExpiresAt.Sub(now).Seconds()), AMR: sess.AMR.List()})
 		if err != nil {
 			t.Fatal(err)
 		}

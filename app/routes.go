@@ -34,6 +34,10 @@ func (s *Server) routes() {
 	a.Get("/login/second-factor", s.handleSecondFactorForm)
 	a.Post("/login/second-factor", s.handleSecondFactor)
 	a.Get("/login/enrol", s.handleSecurity)
+	a.Post("/login/passkey/options", s.handlePasskeyLoginOptions)
+	a.Post("/login/passkey", s.handlePasskeyLogin)
+	a.Get("/login/mfa", requireUser, s.handleMFAForm)
+	a.Post("/login/mfa", requireUser, s.handleMFA)
 
 	// Signed-in users.
 	a.Get("/", requireUser, s.handleHome)
@@ -47,16 +51,25 @@ func (s *Server) routes() {
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
 	a.Get("/account/password", requireUser, s.handlePasswordForm)
-	a.Post("/account/password", requireUser, s.handlePasswordChange)
+	a.Post("/account/password", requireUser, s.requireStepUp, s.handlePasswordChange)
 
-	// Second factors: an authenticator app, recovery codes. Enrolling also
+	// Second factors: an authenticator app, passkeys, recovery codes. Enrolling also
 	// works for a user the policy holds right after the password.
 	a.Get("/account/security", s.handleSecurity)
 	a.Post("/account/totp", s.handleTOTPStart)
 	a.Get("/account/totp", s.handleTOTPForm)
 	a.Post("/account/totp/confirm", s.handleTOTPConfirm)
-	a.Post("/account/recovery-codes", requireUser, s.handleRecoveryCodesNew)
-	a.Delete("/account/factors/:id", requireUser, s.handleFactorRemove)
+	a.Post("/account/passkeys/options", s.handlePasskeyRegisterOptions)
+	a.Post("/account/passkeys", s.handlePasskeyRegister)
+	a.Post("/account/recovery-codes", requireUser, s.requireStepUp, s.handleRecoveryCodesNew)
+	a.Post("/account/factors/:id/name", requireUser, s.handleFactorRename)
+	a.Delete("/account/factors/:id", requireUser, s.requireStepUp, s.handleFactorRemove)
+
+	// Step-up: re-authenticating for dangerous actions (requireStepUp).
+	a.Get("/account/reauth", requireUser, s.handleReauthForm)
+	a.Post("/account/reauth", requireUser, s.handleReauth)
+	a.Post("/account/reauth/passkey/options", requireUser, s.handleReauthPasskeyOptions)
+	a.Post("/account/reauth/passkey", requireUser, s.handleReauthPasskey)
 
 	// Admins only: every route and fragment under /admin.
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures)
@@ -65,20 +78,21 @@ func (s *Server) routes() {
 	// Sessions and users (issue 3).
 	admin.Get("/sessions", s.handleAdminSessions)
 	admin.Get("/sessions/stats", s.handleAdminSessionStats)
-	admin.Post("/sessions", s.handleAdminSessionAction)
-	admin.Delete("/sessions", s.handleAdminSessionDelete)
+	admin.Post("/sessions", s.requireStepUp, s.handleAdminSessionAction)
+	admin.Delete("/sessions", s.requireStepUp, s.handleAdminSessionDelete)
 	admin.Delete("/sessions/:id", s.handleAdminSessionDeleteOne)
 
 	// Users.
 	admin.Get("/users", s.handleAdminUsersList)
 	admin.Post("/users", s.handleAdminUsersCreate)
-	admin.Post("/users/:id/role", s.handleAdminUsersRole)
-	admin.Post("/users/:id/logout", s.handleAdminUsersLogout)
-	admin.Delete("/users/:id", s.handleAdminUsersDelete)
+	admin.Post("/users/:id/role", s.requireStepUp, s.handleAdminUsersRole)
+	admin.Post("/users/:id/logout", s.requireStepUp, s.handleAdminUsersLogout)
+	admin.Post("/users/:id/reset-2fa", s.requireStepUp, s.handleAdminUsersReset2FA)
+	admin.Delete("/users/:id", s.requireStepUp, s.handleAdminUsersDelete)
 
 	// Cleanup runs (issue 4).
 	admin.Get("/cleanup", s.handleCleanupRuns)
-	admin.Post("/cleanup/run", s.handleCleanupRun)
+	admin.Post("/cleanup/run", s.requireStepUp, s.handleCleanupRun)
 
 	// Audit trail and insights (issue 5).
 	admin.Get("/audit", s.handleAuditList)

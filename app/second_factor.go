@@ -188,3 +188,43 @@ func (s *Server) recordWrongCode(c *fiber.Ctx, userID int64) {
 	}
 	s.log.InfoContext(c.UserContext(), "second factor refused: wrong code", "user_id", userID)
 }
+
+type mfaView struct {
+	Next      string
+	HasFactor bool
+}
+
+// handleMFAForm is where forward-auth sends a session made without a
+// second factor when an app wants one (/auth/verify?mfa=1): it offers the
+// second step, which makes a new session and returns to the app.
+func (s *Server) handleMFAForm(c *fiber.Ctx) error {
+	sess := currentSession(c)
+	next, _ := s.allowedNext(c.Query("next"))
+	if sess.AMR.MultiFactor() {
+		return redirect(c, s.safeNext(next))
+	}
+	set, err := models.UserFactors(c.UserContext(), s.db, sess.UserID)
+	if err != nil {
+		return err
+	}
+	return s.view(c, fiber.StatusOK, "auth/mfa", "", Page{Title: "Second factor required", Data: mfaView{Next: next, HasFactor: set.Any()}})
+}
+
+// handleMFA holds a second step for the signed-in user (the session they
+// have stands for the password); finishing it replaces the session.
+func (s *Server) handleMFA(c *fiber.Ctx) error {
+	sess := currentSession(c)
+	next, _ := s.allowedNext(formValue(c, "next"))
+	set, err := models.UserFactors(c.UserContext(), s.db, sess.UserID)
+	if err != nil {
+		return err
+	}
+	if !set.Any() {
+		return fiber.NewError(fiber.StatusConflict, "set up a second factor on the security page first")
+	}
+	p := &models.PendingSignIn{UserID: sess.UserID, Purpose: models.PendingSecondFactor, AMR: sess.AMR, Next: next}
+	if err := s.holdPending(c, p); err != nil {
+		return err
+	}
+	return redirect(c, stepSecondFactor)
+}

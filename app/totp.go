@@ -159,7 +159,11 @@ func (s *Server) factorAdded(c *fiber.Ctx, e enrollee, method string, codes []st
 		next = s.safeNext(e.pending.Next)
 	}
 	if wantsJSON(c) {
-		return c.JSON(fiber.Map{"recoveryCodes": codes})
+		to := next
+		if to == "" {
+			to = "/account/security"
+		}
+		return c.JSON(fiber.Map{"recoveryCodes": codes, "redirect": to})
 	}
 	if codes == nil {
 		if next != "" {

@@ -43,7 +43,7 @@ const pgBatchMax = 64
 // A lone hash still goes through lookupSQL: = ANY($1) costs PostgreSQL
 // more per execution, and its rows loop costs Go more, than = $1 does
 // (about 20 µs together, BenchmarkPostgresValidationVsBarePgx).
-const lookupPostgres = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role
+const lookupPostgres = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ANY($1)`
 
@@ -128,7 +128,7 @@ func (l *pgLookup) query(ctx context.Context, batch []*pgLookupWait) {
 	if len(batch) == 1 {
 		w := batch[0]
 		w.err = l.one.QueryRowContext(ctx, w.hash).Scan(&w.s.ID, &w.s.UserID, &w.s.ExpiresAt, &w.s.CreatedAt,
-			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role)
+			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role, &w.s.AMR)
 		return
 	}
 	hashes := make([]string, len(batch))
@@ -156,12 +156,13 @@ func (l *pgLookup) scan(ctx context.Context, hashes []string, batch []*pgLookupW
 	}
 	for rows.Next() {
 		if err := rows.Scan(&r.hash, &r.s.ID, &r.s.UserID, &r.s.ExpiresAt, &r.s.CreatedAt, &r.s.LastSeenAt,
-			&r.u.Email, &r.u.Name, &r.u.Role); err != nil {
+			&r.u.Email, &r.u.Name, &r.u.Role, &r.s.AMR); err != nil {
 			return err
 		}
 		for _, w := range batch { // the same cookie may be in a batch twice
 			if w.hash == r.hash {
 				w.s.ID, w.s.UserID, w.s.ExpiresAt, w.s.CreatedAt, w.s.LastSeenAt = r.s.ID, r.s.UserID, r.s.ExpiresAt, r.s.CreatedAt, r.s.LastSeenAt
+				w.s.AMR = r.s.AMR
 				w.u.Email, w.u.Name, w.u.Role = r.u.Email, r.u.Name, r.u.Role
 				w.err = nil
 			}

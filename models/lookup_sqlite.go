@@ -38,7 +38,7 @@ type lookupConn struct {
 	stmt lookupStmt  // prepared on first use: Open runs before the migrations
 	// The argument and the row, reused: whoever holds the connection owns them.
 	args [1]driver.NamedValue
-	row  [8]driver.Value
+	row  [9]driver.Value
 }
 
 type lookupStmt interface {
@@ -146,8 +146,9 @@ func (c *lookupConn) close() error {
 
 // scanLookup fills s and u from lookupSQLite's columns as the driver gives
 // them: integers, and text for the times and the user's fields.
-func scanLookup(v *[8]driver.Value, s *Session, u *User) error {
-	var ok [8]bool
+func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
+	var ok [9]bool
+	var amr string
 	var t [3]string
 	s.ID, ok[0] = v[0].(int64)
 	s.UserID, ok[1] = v[1].(int64)
@@ -157,6 +158,8 @@ func scanLookup(v *[8]driver.Value, s *Session, u *User) error {
 	u.Email, ok[5] = v[5].(string)
 	u.Name, ok[6] = v[6].(string)
 	u.Role, ok[7] = v[7].(string)
+	amr, ok[8] = v[8].(string)
+	s.AMR = AMR(amr)
 	for i, good := range ok {
 		if !good {
 			return fmt.Errorf("session lookup: column %d holds %T", i+1, v[i])

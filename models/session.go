@@ -98,7 +98,7 @@ type SessionManager struct {
 // can never make it recompile per value. It reads what a request needs and
 // the session cache holds — no address, agent or user timestamps, which
 // the list queries read where they are shown.
-const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role
+const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
@@ -106,7 +106,7 @@ WHERE s.token_hash = ?`
 // would otherwise parse each TIMESTAMP column with time.Parse, a third of
 // the lookup's cost; parseStoredTime reads the one format bun writes.
 const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
-	u.email, u.name, u.role
+	u.email, u.name, u.role, s.amr
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
@@ -266,8 +266,8 @@ func (m *SessionManager) GetSession(ctx context.Context, token string) (*Session
 // GetSessionWithUser is the per-request lookup: one prepared query. It
 // returns the session whether or not it has expired; ErrNotFound for a
 // token never issued (or malformed, without asking the database). The
-// session comes with its id, user and times, its user with id, email, name
-// and role (lookupSQL says why no more).
+// session comes with its id, user, times and amr, its user with id,
+// email, name and role (lookupSQL says why no more).
 func (m *SessionManager) GetSessionWithUser(ctx context.Context, token string) (*Session, error) {
 	if !WellFormedToken(token) {
 		return nil, Wrap(ErrNotFound, "get session with user")
@@ -577,4 +577,29 @@ func (m *SessionManager) Authenticate(ctx context.Context, token string, client 
 func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
 	refuse, extend, touch := m.policy.due(time.UnixMicro(e.expires), time.UnixMicro(e.created), time.UnixMicro(e.seen), now)
 	return !refuse && !extend && !touch
+}
+
+// SessionStrongAt is when the session last gave a step-up-grade proof
+// (zero when never); ErrNotFound for a session that is gone. Step-up reads
+// it from the database on the few routes that need it, so the per-request
+// lookup and cache carry no more than they did.
+func (m *SessionManager) SessionStrongAt(ctx context.Context, sessionID int64) (time.Time, error) {
+	s := new(Session)
+	err := m.db.NewSelect().Model(s).Column("id", "strong_at").Where("id = ?", sessionID).Scan(ctx)
+	return s.StrongAt, Wrap(err, "session strong_at")
+}
+
+// MarkStrong records a step-up-grade proof given inside the session now
+// (re-authentication), with the methods in the audit trail.
+func (m *SessionManager) MarkStrong(ctx context.Context, sessionID, userID int64, methods AMR, a Audit) error {
+	now := m.Now()
+	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*Session)(nil)).Set("strong_at = ?", now).
+			Where("id = ? AND expires_at > ?", sessionID, m.db.T(now)).Exec(ctx)
+		if err := affectedOne(res, err, "mark strong"); err != nil {
+			return err
+		}
+		return RecordEvent(ctx, tx, a.event(EventStepUp, now, sessionID, userID, "methods="+string(methods)))
+	})
+	return Wrap(err, "mark strong")
 }

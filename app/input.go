@@ -26,29 +26,27 @@ func checkInput(c *fiber.Ctx) error {
 // checkText is checkInput's check, on its own.
 func checkText(c *fiber.Ctx) error {
 	if !cleanText(c.Request().Header.UserAgent()) {
-		return badInput("the User-Agent header")
+		return badInput(fiber.HeaderUserAgent)
 	}
 	var bad error
-	visit := func(what string) func(k, v []byte) {
-		return func(k, v []byte) {
-			if bad == nil && (!cleanText(k) || !cleanText(v)) {
-				bad = badInput(what + " " + fieldName(k))
-			}
+	visit := func(k, v []byte) {
+		if bad == nil && (!cleanText(k) || !cleanText(v)) {
+			bad = badInput(fieldName(k))
 		}
 	}
-	c.Request().URI().QueryArgs().VisitAll(visit("query parameter"))
+	c.Request().URI().QueryArgs().VisitAll(visit)
 	if bad != nil {
 		return bad
 	}
 	ct := string(c.Request().Header.ContentType())
 	switch {
 	case strings.HasPrefix(ct, fiber.MIMEApplicationForm):
-		c.Request().PostArgs().VisitAll(visit("form field"))
+		c.Request().PostArgs().VisitAll(visit)
 	case strings.HasPrefix(ct, fiber.MIMEMultipartForm):
 		if form, err := c.MultipartForm(); err == nil {
 			for k, vs := range form.Value {
 				for _, v := range vs {
-					visit("form field")([]byte(k), []byte(v))
+					visit([]byte(k), []byte(v))
 				}
 			}
 		}
@@ -65,7 +63,7 @@ func checkJSON(body []byte) error {
 		return nil
 	}
 	if !utf8.Valid(body) {
-		return badInput("the JSON body")
+		return badInput("body")
 	}
 	if !bytes.Contains(body, []byte(`\u0000`)) {
 		return nil // no NUL can hide in it: raw control bytes are not JSON
@@ -81,7 +79,7 @@ func walkJSON(v any, name string) error {
 	switch x := v.(type) {
 	case string:
 		if strings.IndexByte(x, 0) >= 0 {
-			return badInput("JSON field " + fieldName([]byte(name)))
+			return badInput(fieldName([]byte(name)))
 		}
 	case []any:
 		for _, e := range x {
@@ -92,7 +90,7 @@ func walkJSON(v any, name string) error {
 	case map[string]any:
 		for k, e := range x {
 			if strings.IndexByte(k, 0) >= 0 {
-				return badInput("a JSON field name")
+				return badInput(fieldName([]byte(k)))
 			}
 			if err := walkJSON(e, k); err != nil {
 				return err
@@ -104,14 +102,15 @@ func walkJSON(v any, name string) error {
 
 func cleanText(b []byte) bool { return utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 }
 
-// fieldName quotes a field's name for the message, when it is fit to show.
+// fieldName is a field's name for the message, when it is fit to show.
 func fieldName(k []byte) string {
 	if len(k) == 0 || len(k) > 64 || !cleanText(k) {
-		return "(name not shown)"
+		return "a field name"
 	}
-	return `"` + string(k) + `"`
+	return string(k)
 }
 
-func badInput(what string) error {
-	return fiber.NewError(fiber.StatusBadRequest, what+": must be UTF-8 text without NUL characters")
+// badInput names the field first, as every 400 about a parameter does.
+func badInput(name string) error {
+	return fiber.NewError(fiber.StatusBadRequest, name+": must be UTF-8 text without NUL characters")
 }

@@ -200,62 +200,56 @@ func TestThrottle_200ConcurrentGuesses_AtMostTheLimitAreJudged(t *testing.T) {
 // together, a new process still knows the counts, and a success on one
 // clears the account on the other.
 func TestThrottle_TwoInstancesShareCounts_SurviveARestart_SuccessClearsEverywhere(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		url  func(testing.TB) string
-	}{{"sqlite", testdb.SQLiteURL}, {"postgres", testdb.PostgresURL}} {
-		t.Run(tc.name, func(t *testing.T) {
-			dsn := tc.url(t)
-			dbA := testdb.Open(t, dsn)
-			u := testdb.CreateUser(t, dbA, "shared@example.com", models.RoleUser)
-			a := newTestApp(t, dbA, nil)
-			b := newTestApp(t, testdb.Open(t, dsn), nil)
-			ca, cb := a.client(), b.client()
-			ca.page("/login")
-			cb.page("/login")
-			try := func(c *client, password string) int {
-				resp := c.form("/login", url.Values{"email": {u.Email}, "password": {password}})
-				resp.Body.Close()
-				return resp.StatusCode
+	testdb.EachURL(t, func(t *testing.T, dsn string) {
+		dbA := testdb.Open(t, dsn)
+		u := testdb.CreateUser(t, dbA, "shared@example.com", models.RoleUser)
+		a := newTestApp(t, dbA, nil)
+		b := newTestApp(t, testdb.Open(t, dsn), nil)
+		ca, cb := a.client(), b.client()
+		ca.page("/login")
+		cb.page("/login")
+		try := func(c *client, password string) int {
+			resp := c.form("/login", url.Values{"email": {u.Email}, "password": {password}})
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		for i := 0; i < 5; i++ {
+			if sa, sb := try(ca, "wrong-password"), try(cb, "wrong-password"); sa != 401 || sb != 401 {
+				t.Fatalf("failure %d: A %d, B %d", i, sa, sb)
 			}
-			for i := 0; i < 5; i++ {
-				if sa, sb := try(ca, "wrong-password"), try(cb, "wrong-password"); sa != 401 || sb != 401 {
-					t.Fatalf("failure %d: A %d, B %d", i, sa, sb)
-				}
+		}
+		if sa, sb := try(ca, "password123"), try(cb, "password123"); sa != 429 || sb != 429 {
+			t.Fatalf("after 5 failures on each: A %d, B %d, want 429 on both", sa, sb)
+		}
+		// A process started afterwards (a restart) knows the counts.
+		restarted := newTestApp(t, testdb.Open(t, dsn), nil)
+		cr := restarted.client()
+		cr.page("/login")
+		if s := try(cr, "password123"); s != 429 {
+			t.Fatalf("after a restart: %d, want 429", s)
+		}
+		// After the window, failures on A, then a success on B: A's
+		// count for the account is gone too.
+		for _, app := range []*testApp{a, b, restarted} {
+			app.clock.Advance(models.LoginWindow + time.Second)
+		}
+		for i := 0; i < 9; i++ {
+			if s := try(ca, "wrong-password"); s != 401 {
+				t.Fatalf("new window, failure %d on A: %d", i, s)
 			}
-			if sa, sb := try(ca, "password123"), try(cb, "password123"); sa != 429 || sb != 429 {
-				t.Fatalf("after 5 failures on each: A %d, B %d, want 429 on both", sa, sb)
+		}
+		if s := try(cb, "password123"); s != http.StatusSeeOther {
+			t.Fatalf("success on B: %d", s)
+		}
+		if n := loginCount(t, dbA, models.ScopeAccount, u.Email); n != 0 {
+			t.Fatalf("success on B left the account's count at %d", n)
+		}
+		for i := 0; i < 10; i++ {
+			if s := try(ca, "wrong-password"); s != 401 {
+				t.Fatalf("after the success, failure %d on A: %d", i, s)
 			}
-			// A process started afterwards (a restart) knows the counts.
-			restarted := newTestApp(t, testdb.Open(t, dsn), nil)
-			cr := restarted.client()
-			cr.page("/login")
-			if s := try(cr, "password123"); s != 429 {
-				t.Fatalf("after a restart: %d, want 429", s)
-			}
-			// After the window, failures on A, then a success on B: A's
-			// count for the account is gone too.
-			for _, app := range []*testApp{a, b, restarted} {
-				app.clock.Advance(models.LoginWindow + time.Second)
-			}
-			for i := 0; i < 9; i++ {
-				if s := try(ca, "wrong-password"); s != 401 {
-					t.Fatalf("new window, failure %d on A: %d", i, s)
-				}
-			}
-			if s := try(cb, "password123"); s != http.StatusSeeOther {
-				t.Fatalf("success on B: %d", s)
-			}
-			if n := loginCount(t, dbA, models.ScopeAccount, u.Email); n != 0 {
-				t.Fatalf("success on B left the account's count at %d", n)
-			}
-			for i := 0; i < 10; i++ {
-				if s := try(ca, "wrong-password"); s != 401 {
-					t.Fatalf("after the success, failure %d on A: %d", i, s)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // TestThrottle_SprayingWithOwnSuccessesInBetween_StillStoppedPerIP: an

@@ -49,6 +49,7 @@ type chartXLabel struct {
 type insightsView struct {
 	Days      []models.DayFigure
 	TopUsers  []models.TopUser
+	Countries []models.CountryCount
 	Bars      []chartBar
 	Line      string // polyline points of active sessions
 	Ticks     []chartTick
@@ -86,7 +87,7 @@ func (s *Server) handleInsights(c *fiber.Ctx) error {
 }
 
 func buildChart(ins *models.Insights) insightsView {
-	v := insightsView{Days: ins.Days, TopUsers: ins.TopUsers, W: chartW, H: chartH, Left: chartLeft, Right: chartW - chartRight, BaseY: chartBaseY, TickLabel: chartLeft - 6}
+	v := insightsView{Days: ins.Days, TopUsers: ins.TopUsers, Countries: ins.Countries, W: chartW, H: chartH, Left: chartLeft, Right: chartW - chartRight, BaseY: chartBaseY, TickLabel: chartLeft - 6}
 	var top int64 = 1
 	var signIns, peak int64
 	for _, d := range ins.Days {

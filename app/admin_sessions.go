@@ -194,6 +194,7 @@ func sessionJSON(ss *models.Session, now time.Time) fiber.Map {
 		"createdAt": ss.CreatedAt.UTC(), "lastSeenAt": ss.LastSeenAt.UTC(), "expires": ss.ExpiresAt.UTC(),
 		"expiresIn": expiresIn, "status": status, "ip": ss.IP, "userAgent": ss.UserAgent,
 		"amr": ss.AMR.List(), "strongAt": timeOrNil(ss.StrongAt),
+		"country": ss.Country, "city": ss.City, "signInFlags": flagList(ss.Flags),
 	}
 	if ss.User != nil {
 		m["user"] = userJSON(ss.User)

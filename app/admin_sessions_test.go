@@ -287,7 +287,10 @@ func TestAdminSessions_JSONShapes_FieldByField(t *testing.T) {
 		if amr, _ := ex["amr"].([]any); len(amr) != 1 || amr[0] != "pwd" || ex["strongAt"] == nil {
 			t.Errorf("amr %v strongAt %v, want [pwd] and a time", ex["amr"], ex["strongAt"])
 		}
-		if len(ex) != 13 {
+		if _, ok := ex["signInFlags"].([]any); !ok || ex["country"] != "" || ex["city"] != "" {
+			t.Errorf("country %v city %v signInFlags %v: want \"\", \"\" (no GEOIP_DB) and a list", ex["country"], ex["city"], ex["signInFlags"])
+		}
+		if len(ex) != 16 {
 			t.Errorf("session has %d fields: %v", len(ex), ex)
 		}
 		var st map[string]any

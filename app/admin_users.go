@@ -25,11 +25,13 @@ type adminUser struct {
 	ActiveSessions  int       `json:"activeSessions"`
 	ExpiredSessions int       `json:"expiredSessions"`
 	TotalSessions   int       `json:"totalSessions"`
+	Disabled        bool      `json:"disabled"`
 }
 
 func toAdminUser(u models.UserWithCounts) adminUser {
 	return adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
-		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions}
+		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
+		Disabled: u.Disabled()}
 }
 
 // usersQuery is what the list shows: a search and a page of it.
@@ -57,6 +59,7 @@ type usersView struct {
 	SelfID     int64
 	Form       userForm
 	Toast      string
+	ToastLink  string // a reset link the admin asked to copy
 }
 
 const maxUsersQ = 200
@@ -227,15 +230,6 @@ func (s *Server) handleAdminUsersRole(c *fiber.Ctx) error {
 	if !models.ValidRole(role) {
 		return models.Invalid("role", "must be user or admin")
 	}
-	if u.IsAdmin() && role != models.RoleAdmin {
-		n, err := models.CountAdmins(c.UserContext(), s.db)
-		if err != nil {
-			return err
-		}
-		if n <= 1 {
-			return fiber.NewError(fiber.StatusConflict, "the last admin must stay an admin")
-		}
-	}
 	ended, err := models.SetUserRole(c.UserContext(), s.db, id, role, a, s.sessions.Now())
 	if err != nil {
 		return err
@@ -304,10 +298,12 @@ func (s *Server) usersChanged(c *fiber.Ctx, status int, msg string, resetForm bo
 		return err
 	}
 	if !wantsFragment(c) {
+		v.ToastLink, _ = c.Locals(localsResetLink).(string)
 		return s.view(c, status, "admin/users", "", Page{Title: "Users", Nav: "admin-users", Flash: msg, Data: v})
 	}
 	c.Vary("HX-Request")
 	v.Toast, v.Form.OOB = msg, resetForm
+	v.ToastLink, _ = c.Locals(localsResetLink).(string)
 	p := Page{CSRF: s.csrfToken(c), Data: v}
 	if sess := currentSession(c); sess != nil {
 		p.User, p.Session = sess.User, sess

@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -37,12 +38,17 @@ type Server struct {
 	hashers   *limiter
 	throttle  *throttle
 	proxyWarn proxyWarning
-	setup     setupGate
-	metrics   *metrics
-	jobs      *jobs.Scheduler
-	insights  memo[*models.Insights]
-	figures   figures
-	webauthn  *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
+	// resetLimit counts password-reset requests per address and per IP.
+	resetLimit *throttle
+	setup      setupGate
+	metrics    *metrics
+	jobs       *jobs.Scheduler
+	queue      *jobs.Queue
+	insights   memo[*models.Insights]
+	figures    figures
+	mail       *mailTemplates
+	geo        *geoIP             // nil without GEOIP_DB (or when it is broken)
+	webauthn   *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -52,10 +58,14 @@ type Options struct {
 	Now func() time.Time // the clock; time.Now when nil
 	// BeforeCleanup runs at the start of every cleanup (tests make it panic).
 	BeforeCleanup func(trigger string)
+	// MailTLS is the TLS configuration for the mail server (tests trust
+	// their own server's certificate); the system's roots when nil.
+	MailTLS *tls.Config
 }
 
 // New builds a server on an open, migrated database.
 func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, opts Options) (*Server, error) {
+	queueClock := opts.Now // River keeps the database's clock unless a test sets one
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -79,6 +89,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
+		resetLimit: newResetLimit(db, opts.Now),
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
@@ -87,6 +98,16 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}
+	if s.mail, err = loadMailTemplates(); err != nil {
+		return nil, err
+	}
+	if cfg.GeoIPDB != "" {
+		// A broken file costs locations, not the server: say so and go on.
+		if s.geo, err = openGeoIP(cfg.GeoIPDB); err != nil {
+			logger.Error("geolocation off: the GEOIP_DB file cannot be used", "error", err)
+		}
+	}
+	sessions.OnSignIn = s.signInHook()
 	s.app = fiber.New(fiber.Config{
 		Immutable:             true, // fasthttp reuses buffers; strings kept past a handler must not change
 		ErrorHandler:          s.handleError,
@@ -100,6 +121,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s.jobs = jobs.New(logger)
 	s.beforeCleanup = opts.BeforeCleanup
 	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+		return nil, err
+	}
+	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
 	s.routes()
@@ -137,7 +161,7 @@ func (s *Server) Sessions() *models.SessionManager { return s.sessions }
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return errors.Join(s.jobs.Stop(ctx), s.sessions.Close())
+	return errors.Join(s.jobs.Stop(ctx), s.queue.Stop(ctx), s.sessions.Close(), s.geo.Close())
 }
 
 func newViews() (*html.Engine, error) {

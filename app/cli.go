@@ -34,6 +34,9 @@ commands:
   users list
   users delete --email E | --id N
   users set-role --email E | --id N --role admin|user
+  users set-password --email E       (the new password on stdin; every session ends)
+  users reset-link --email E [--send] (print a reset link, or mail it)
+  users disable|enable --email E
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
   seed --users N --sessions M [--expired-ratio R]
@@ -65,6 +68,9 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return runDoctor(ctx, env)
 	case "users":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			if len(args) > 0 && accountCommands[args[0]] {
+				return runUserAccount(ctx, env, cfg, db, args[0], args[1:])
+			}
 			return runUsers(ctx, env, db, args)
 		})
 
@@ -149,12 +155,16 @@ func runServe(ctx context.Context, env Env) error {
 	return srv.Run(ctx, ln)
 }
 
-// Run serves on ln and runs the scheduled jobs until ctx ends. Then it
-// cancels a running job (a cleanup stops between chunks) while it drains
-// requests, and returns once both are done, before the caller closes the
-// database.
+// Run serves on ln and runs the scheduled jobs and the delivery queue
+// until ctx ends. Then it cancels a running job (a cleanup stops between
+// chunks) while it drains requests; once no request can enqueue anything
+// more, the queue finishes the deliveries under way. It returns when all
+// are done, before the caller closes the database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.markAbandonedCleanups(ctx)
+	if err := s.queue.Start(ctx); err != nil {
+		return err
+	}
 	s.jobs.Start()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -169,6 +179,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	cancel()
 	if serr := <-stopped; serr != nil {
 		s.log.Warn("background jobs did not stop in time", "error", serr)
+	}
+	queueCtx, queueCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer queueCancel()
+	if qerr := s.queue.Stop(queueCtx); qerr != nil {
+		s.log.Warn("deliveries under way did not finish in time; they are retried on the next start", "error", qerr)
 	}
 	return err
 }
@@ -185,7 +200,7 @@ func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 
 func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, delete, set-role or reset-2fa")
+		return fmt.Errorf("users: want create, list, delete, set-role, reset-2fa, set-password, reset-link, disable or enable")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)

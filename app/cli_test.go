@@ -48,6 +48,13 @@ func TestCLI_Users_CreateListSetRoleDelete(t *testing.T) {
 			if err != nil || !models.VerifyPassword(u.PasswordHash, "stdin-password") {
 				t.Fatalf("password from stdin not stored: %v", err)
 			}
+			// The only admin stays one; with a second, the first may step down.
+			if out, err := runCLI(t, env, "", "users", "set-role", "--email", "cli@example.com", "--role", "user"); err == nil {
+				t.Fatalf("the last active admin was demoted: %s", out)
+			}
+			if _, err := runCLI(t, env, "", "users", "create", "--email", "cli2@example.com", "--name", "Second", "--role", "admin", "--password", "password123"); err != nil {
+				t.Fatal(err)
+			}
 			out, err = runCLI(t, env, "", "users", "set-role", "--email", "cli@example.com", "--role", "user")
 			if err != nil || !strings.Contains(out, "is now user") {
 				t.Fatalf("set-role: %v %s", err, out)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"sessiond/jobs"
 )
 
 // Config is everything sessiond reads from its environment, validated once
@@ -35,6 +37,9 @@ type Config struct {
 	LogFormat              string
 	TrustedProxies         []string
 	MetricsToken           string
+	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
+	MailFrom               string
+	GeoIPDB                string        // path to a MaxMind-format City database; "" for none
 	Require2FA             string        // off, admins or all: who must have a second factor
 	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
 }
@@ -57,6 +62,15 @@ func (c *Config) Requires2FA(role string) bool {
 // Config's methods take a pointer: the session middleware asks for the
 // cookie's name on every request, and a Config is large to copy.
 func (c *Config) Secure() bool { return c.BaseURL != nil && c.BaseURL.Scheme == "https" }
+
+// PublicURL is where links sent to people point: BASE_URL, else the
+// listen address.
+func (c *Config) PublicURL() string {
+	if c.BaseURL != nil {
+		return c.BaseURL.String()
+	}
+	return "http://" + c.ListenAddr
+}
 
 // CookieName is the session cookie's name: other programs rely on it.
 func (c *Config) CookieName() string {
@@ -101,7 +115,7 @@ var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
-	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW",
+	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -220,6 +234,17 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
+	}
+	c.GeoIPDB = get("GEOIP_DB", "")
+	c.MailFrom = get("MAIL_FROM", "")
+	if raw := secret("SMTP_URL"); raw != "" {
+		smtp, err := jobs.ParseSMTPURL(strings.TrimSpace(raw), c.MailFrom)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SMTP_URL: %w", err))
+		}
+		c.SMTP = smtp
+	} else if c.MailFrom != "" {
+		errs = append(errs, errors.New("MAIL_FROM is set but SMTP_URL is not: set both to send mail"))
 	}
 	return c, errors.Join(errs...)
 }

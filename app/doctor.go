@@ -21,6 +21,19 @@ func runDoctor(ctx context.Context, env Env) error {
 		}
 	} else {
 		ok("settings are valid")
+		if cfg.GeoIPDB != "" {
+			if g, err := openGeoIP(cfg.GeoIPDB); err != nil {
+				problems = append(problems, err.Error()+" (the server runs without locations)")
+			} else {
+				g.Close()
+				ok("GEOIP_DB is readable")
+			}
+		}
+		if cfg.SMTP != nil {
+			ok("mail goes through %s", cfg.SMTP.Addr())
+		} else {
+			warnings = append(warnings, "SMTP_URL is unset: password-reset and other mail is written to the log instead of sent")
+		}
 		warnings = append(warnings, riskyCombinations(cfg, env.Getenv)...)
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()

@@ -22,6 +22,7 @@ func badParam(name, msg string) error {
 func statusOf(err error) (int, string) {
 	var fe *fiber.Error
 	var ve *models.ValidationError
+	var ce *models.ConflictError
 	switch {
 	case errors.As(err, &fe):
 		return fe.Code, fe.Message
@@ -29,6 +30,8 @@ func statusOf(err error) (int, string) {
 		return fiber.StatusUnprocessableEntity, ve.Error()
 	case errors.Is(err, models.ErrNotFound):
 		return fiber.StatusNotFound, "not found"
+	case errors.As(err, &ce):
+		return fiber.StatusConflict, ce.Message
 	case errors.Is(err, models.ErrConflict):
 		return fiber.StatusConflict, "conflict: it already exists"
 	case errors.Is(err, models.ErrUnavailable):

@@ -54,6 +54,8 @@ func templateFuncs() template.FuncMap {
 		"reltime":  func(t, now time.Time) string { return relativeTime(t, now) },
 		"device":   describeDevice,
 		"methods":  describeAMR,
+		"location": describeLocation,
+		"flags":    describeSignInFlags,
 	}
 }
 

@@ -84,7 +84,7 @@ func TestMain(m *testing.M) {
 	}
 }
 
-func newTestApp(t testing.TB, db *models.DB, env map[string]string) *testApp {
+func newTestApp(t testing.TB, db *models.DB, env map[string]string, with ...func(*Options)) *testApp {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
@@ -95,7 +95,11 @@ func newTestApp(t testing.TB, db *models.DB, env map[string]string) *testApp {
 	cfg := testConfig(t, db, env)
 	clock := testdb.NewClock()
 	logs := &syncBuffer{}
-	srv, err := New(context.Background(), cfg, db, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel})), Options{Now: clock.Now})
+	opts := Options{Now: clock.Now}
+	for _, f := range with {
+		f(&opts)
+	}
+	srv, err := New(context.Background(), cfg, db, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel})), opts)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

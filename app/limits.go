@@ -83,10 +83,11 @@ type throttle struct {
 	now        func() time.Time
 	perAccount int
 	perIP      int
+	ipScope    string // the scope of the per-address count
 }
 
 func newThrottle(db *models.DB, now func() time.Time) *throttle {
-	return &throttle{db: db, now: now, perAccount: 10, perIP: 100}
+	return &throttle{db: db, now: now, perAccount: 10, perIP: 100, ipScope: models.ScopeIP}
 }
 
 // signInAttempt is one attempt as the throttle counted it.
@@ -104,7 +105,7 @@ func (t *throttle) begin(ctx context.Context, scope, subject, ip string) (signIn
 	now := t.now()
 	keys := []models.ThrottleKey{
 		{Scope: scope, Subject: subject, Limit: t.perAccount},
-		{Scope: models.ScopeIP, Subject: ip, Limit: t.perIP},
+		{Scope: t.ipScope, Subject: ip, Limit: t.perIP},
 	}
 	counts, err := models.CountSignInAttempt(ctx, t.db, keys, now)
 	if err != nil || len(counts) == len(keys) {
@@ -143,7 +144,7 @@ func (t *throttle) succeeded(ctx context.Context, a signInAttempt) error {
 	var errs []error
 	var ip []models.LoginCount
 	for _, c := range a.counts {
-		if c.Scope != models.ScopeIP {
+		if c.Scope != t.ipScope {
 			errs = append(errs, models.ClearLoginFailures(ctx, t.db, models.ThrottleKey{Scope: c.Scope, Subject: c.Subject}))
 		} else {
 			ip = append(ip, c)

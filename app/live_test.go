@@ -15,18 +15,18 @@ import (
 
 // liveServer runs a test app on a real loopback port, for browsers,
 // proxies and load generators. It stops when the test ends.
-func liveServer(t testing.TB, db *models.DB, env map[string]string) (*testApp, string) {
+func liveServer(t testing.TB, db *models.DB, env map[string]string, with ...func(*Options)) (*testApp, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return liveServerOn(t, ln, db, env)
+	return liveServerOn(t, ln, db, env, with...)
 }
 
 // liveServerOn is liveServer on a listener the test opened, for a BASE_URL
 // that names the port under another host name.
-func liveServerOn(t testing.TB, ln net.Listener, db *models.DB, env map[string]string) (*testApp, string) {
+func liveServerOn(t testing.TB, ln net.Listener, db *models.DB, env map[string]string, with ...func(*Options)) (*testApp, string) {
 	t.Helper()
 	base := "http://" + ln.Addr().String()
 	if env == nil {
@@ -35,7 +35,7 @@ func liveServerOn(t testing.TB, ln net.Listener, db *models.DB, env map[string]s
 	if _, ok := env["BASE_URL"]; !ok {
 		env["BASE_URL"] = base
 	}
-	a := newTestApp(t, db, env)
+	a := newTestApp(t, db, env, with...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.srv.Run(ctx, ln) }()

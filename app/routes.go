@@ -29,6 +29,16 @@ func (s *Server) routes() {
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
 
+	// Password reset by mailed link.
+	a.Get("/password/forgot", s.handleForgotForm)
+	a.Post("/password/forgot", s.handleForgot)
+	a.Get("/password/reset", s.handleResetForm)
+	a.Post("/password/reset", s.handleReset)
+
+	// A sign-in alert's "This wasn't me" link (works signed out).
+	a.Get("/account/not-me", s.handleNotMeForm)
+	a.Post("/account/not-me", s.handleNotMe)
+
 	// The second step of a sign-in, and enrolling a factor right after the
 	// password when the policy requires one (no session until either is done).
 	a.Get("/login/second-factor", s.handleSecondFactorForm)
@@ -50,6 +60,8 @@ func (s *Server) routes() {
 	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
+	a.Get("/account/alerts", requireUser, s.handleAlertsForm)
+	a.Post("/account/alerts", requireUser, s.handleAlerts)
 	a.Get("/account/password", requireUser, s.handlePasswordForm)
 	a.Post("/account/password", requireUser, s.requireStepUp, s.handlePasswordChange)
 
@@ -89,6 +101,12 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/logout", s.requireStepUp, s.handleAdminUsersLogout)
 	admin.Post("/users/:id/reset-2fa", s.requireStepUp, s.handleAdminUsersReset2FA)
 	admin.Delete("/users/:id", s.requireStepUp, s.handleAdminUsersDelete)
+	admin.Post("/users/:id/disable", s.requireStepUp, s.handleAdminUsersDisable)
+	admin.Post("/users/:id/enable", s.requireStepUp, s.handleAdminUsersEnable)
+	admin.Post("/users/:id/reset-link", s.requireStepUp, s.handleAdminUsersResetLink)
+
+	// Mail deliveries and failures.
+	admin.Get("/mail", s.handleAdminMail)
 
 	// Cleanup runs (issue 4).
 	admin.Get("/cleanup", s.handleCleanupRuns)

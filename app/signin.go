@@ -23,6 +23,11 @@ type signedIn struct {
 	step    string
 }
 
+// errAccountDisabled answers a sign-in to a disabled account. It comes
+// only after the password (or other proof) was right, so it tells nothing
+// to someone guessing.
+var errAccountDisabled = fiber.NewError(fiber.StatusForbidden, "this account is disabled: ask an admin to enable it")
+
 const (
 	stepSecondFactor = "/login/second-factor"
 	stepEnrol        = "/login/enrol"
@@ -31,13 +36,16 @@ const (
 // startSession is where every way of signing in ends: the user has proved
 // who they are, so the session the request arrived with (perhaps another
 // user's) ends, a new one begins and its cookie is set. Checks that apply
-// to every method belong here, once: a user with a second factor who has
+// to every method belong here, once: a disabled account is refused; a user with a second factor who has
 // not proved one yet, or whom the policy wants to enrol one, is held in a
 // pending sign-in instead, and no session exists until that is done. The
 // session records how it was made and whether that was a step-up-grade
 // proof (see models.Proof).
 func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 	ctx := c.UserContext()
+	if in.user.Disabled() {
+		return signedIn{}, errAccountDisabled
+	}
 	factors, err := models.UserFactors(ctx, s.db, in.user.ID)
 	if err != nil {
 		return signedIn{}, err
@@ -62,7 +70,9 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 		return signedIn{}, err
 	}
 	proof := models.Proof{AMR: in.amr, Strong: in.amr.MultiFactor() || !factors.Any()}
-	token, sess, err := s.sessions.SignInWith(ctx, in.user.ID, s.client(c), proof)
+	client := s.client(c)
+	client.Country, client.City = s.geo.locate(client.IP) // only at sign-in: the hot path never looks
+	token, sess, err := s.sessions.SignInWith(ctx, in.user.ID, client, proof)
 	if err != nil {
 		return signedIn{}, err
 	}

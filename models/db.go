@@ -43,7 +43,7 @@ type DB struct {
 	Read *bun.DB
 	Kind Dialect
 
-	url          string        // for the revocation listener's own connection
+	url          string        // for connections of their own (revocation listener, queue)
 	sqliteLookup *sqliteLookup // SQLite: the session lookup's own connections
 	cache        *SessionCache // nil: no cache
 }
@@ -225,7 +225,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(sqliteReaders)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite}
+	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite, url: "sqlite:" + path}
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err

@@ -23,8 +23,16 @@ type TopUser struct {
 
 // Insights is the admin dashboard's picture of the last days.
 type Insights struct {
-	Days     []DayFigure `json:"days"`
-	TopUsers []TopUser   `json:"topUsers"`
+	Days      []DayFigure    `json:"days"`
+	TopUsers  []TopUser      `json:"topUsers"`
+	Countries []CountryCount `json:"countries"`
+}
+
+// CountryCount is how many active sessions were signed in from a country
+// ("" when unknown: no GEOIP_DB, or a private address).
+type CountryCount struct {
+	Country  string `bun:"country" json:"country"`
+	Sessions int64  `bun:"n" json:"sessions"`
 }
 
 // dayExpr is a column's UTC day as 'YYYY-MM-DD' text in each dialect
@@ -137,6 +145,15 @@ func ReadInsights(ctx context.Context, db *DB, now time.Time, days, top int) (*I
 		Scan(ctx, &out.TopUsers)
 	if err != nil {
 		return nil, Wrap(err, "insights: top users")
+	}
+	err = r.NewSelect().Table("sessions").Column("country").ColumnExpr("COUNT(*) AS n").
+		Where("expires_at > ?", db.T(now)).Group("country").OrderExpr("n DESC, country").Limit(20).
+		Scan(ctx, &out.Countries)
+	if err != nil {
+		return nil, Wrap(err, "insights: countries")
+	}
+	if out.Countries == nil {
+		out.Countries = []CountryCount{}
 	}
 	if out.TopUsers == nil {
 		out.TopUsers = []TopUser{} // JSON [] rather than null

@@ -90,6 +90,9 @@ func Migrate(ctx context.Context, db *DB) ([]string, error) {
 			applied = append(applied, m.ID)
 		}
 	}
+	if err := migrateQueue(ctx, db); err != nil {
+		return applied, Wrap(err, "migrate queue")
+	}
 	return applied, nil
 }
 

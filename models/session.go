@@ -31,6 +31,9 @@ type Session struct {
 	UserAgent  string    `bun:"user_agent"`
 	AMR        AMR       `bun:"amr"`                // how it was made
 	StrongAt   time.Time `bun:"strong_at,nullzero"` // its last step-up-grade proof (see Proof)
+	Country    string    `bun:"country"`            // ISO code from GEOIP_DB at sign-in, "" when unknown
+	City       string    `bun:"city"`               // English name, "" when unknown
+	Flags      string    `bun:"signin_flags"`       // new-device, new-country: see SignInHook
 	User       *User     `bun:"rel:belongs-to,join:user_id=id"`
 }
 
@@ -74,6 +77,16 @@ var DefaultPolicy = Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 24 * time.Hou
 type Client struct {
 	IP        string
 	UserAgent string
+	Country   string // where IP is, when known; recorded at sign-in only
+	City      string
+}
+
+// SignInHook runs inside the transaction that creates a session, so what
+// it records or queues (an audit mark, an alert mail) exists exactly when
+// the session does. It may set s.Flags before the row is written.
+type SignInHook struct {
+	Before func(ctx context.Context, tx bun.Tx, s *Session) error
+	After  func(ctx context.Context, tx bun.Tx, s *Session) error
 }
 
 // SessionManager implements the seed's session operations plus the sliding
@@ -90,6 +103,10 @@ type SessionManager struct {
 	TouchWrites  atomic.Int64
 	// Session lookups that went to the database (see LookupQueries).
 	Lookups atomic.Int64
+
+	// OnSignIn runs in every session-creating transaction; set it before
+	// serving.
+	OnSignIn SignInHook
 }
 
 // lookupSQL is the per-request query: hand-written and prepared, because
@@ -236,16 +253,28 @@ func (m *SessionManager) createSession(ctx context.Context, token string, userID
 	s := &Session{
 		TokenHash: HashToken(token), UserID: userID, ExpiresAt: expires.UTC(), CreatedAt: now, LastSeenAt: now,
 		IP: clip(c.IP, 64), UserAgent: clip(c.UserAgent, 512), AMR: p.AMR,
+		Country: clip(c.Country, 8), City: clip(c.City, 128),
 	}
 	if p.Strong {
 		s.StrongAt = now
 	}
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if h := m.OnSignIn.Before; h != nil {
+			if err := h(ctx, tx, s); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.NewInsert().Model(s).Returning("id").Exec(ctx); err != nil {
 			return err
 		}
 		a := Audit{ActorID: userID, IP: c.IP, UserAgent: c.UserAgent} // a sign-in is the user's own act
-		return RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, "amr="+string(p.AMR)))
+		if err := RecordEvent(ctx, tx, a.event(EventSessionCreated, now, s.ID, userID, signInDetail(s))); err != nil {
+			return err
+		}
+		if h := m.OnSignIn.After; h != nil {
+			return h(ctx, tx, s)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, Wrap(err, "create session")

@@ -12,9 +12,11 @@ import (
 
 // Sign-in throttle scopes: what a count is kept for.
 const (
-	ScopeAccount = "account" // subject: the normalised email
-	ScopeFactor  = "factor"  // subject: a user id; wrong second-factor codes
-	ScopeIP      = "ip"      // subject: the client address
+	ScopeAccount = "account"  // subject: the normalised email
+	ScopeFactor  = "factor"   // subject: a user id; wrong second-factor codes
+	ScopeIP      = "ip"       // subject: the client address
+	ScopeReset   = "reset"    // subject: an email; password-reset requests
+	ScopeResetIP = "reset-ip" // subject: the client address; password-reset requests
 )
 
 // LoginWindow is the throttle's fixed window: counts start again after it,

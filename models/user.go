@@ -27,7 +27,14 @@ type User struct {
 	PasswordHash string    `bun:"password_hash" json:"-"`
 	CreatedAt    time.Time `bun:"created_at" json:"createdAt"`
 	UpdatedAt    time.Time `bun:"updated_at" json:"updatedAt"`
+	// DisabledAt: when an admin disabled the account (nil: active).
+	DisabledAt      *time.Time `bun:"disabled_at" json:"disabledAt"`
+	EmailVerifiedAt *time.Time `bun:"email_verified_at" json:"emailVerifiedAt"`
+	SignInAlerts    bool       `bun:"signin_alerts" json:"signInAlerts"`
 }
+
+// Disabled reports whether an admin has disabled the account.
+func (u *User) Disabled() bool { return u.DisabledAt != nil }
 
 // IsAdmin reports whether the user holds the admin role.
 func (u *User) IsAdmin() bool { return u.Role == RoleAdmin }
@@ -80,7 +87,7 @@ func CreateUser(ctx context.Context, db bun.IDB, n NewUser, now time.Time) (*Use
 	if err != nil {
 		return nil, err
 	}
-	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, SignInAlerts: true}
 	if _, err := db.NewInsert().Model(u).Returning("id").Exec(ctx); err != nil {
 		return nil, Wrap(err, "create user")
 	}
@@ -118,6 +125,9 @@ func CountAdmins(ctx context.Context, db bun.IDB) (int, error) {
 func DeleteUser(ctx context.Context, db *DB, id int64, a Audit, now time.Time) (int, error) {
 	var ended int
 	err := db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
+		if err := keepAnActiveAdmin(ctx, tx, id, "deleted"); err != nil {
+			return nil, err
+		}
 		n, err := tx.NewSelect().Model((*Session)(nil)).Where("user_id = ?", id).Count(ctx)
 		if err != nil {
 			return nil, err
@@ -144,6 +154,11 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 	}
 	var ended int
 	err := db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
+		if role != RoleAdmin {
+			if err := keepAnActiveAdmin(ctx, tx, id, "demoted"); err != nil {
+				return nil, err
+			}
+		}
 		res, err := tx.NewUpdate().Model((*User)(nil)).Set("role = ?", role).Set("updated_at = ?", now).
 			Where("id = ?", id).Exec(ctx)
 		if err := affectedOne(res, err, "set role"); err != nil {
@@ -160,8 +175,9 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 	return ended, nil
 }
 
-// SetUserPassword stores a new hash and ends every session of the user but
-// keepSessionID (0 ends all), returning how many ended.
+// SetUserPassword stores a new hash, voids the user's reset links and ends
+// every session of the user but keepSessionID (0 ends all), returning how
+// many ended.
 func SetUserPassword(ctx context.Context, db *DB, id int64, password string, keepSessionID int64, a Audit, now time.Time) (int, error) {
 	hash, err := HashPassword(password)
 	if err != nil {
@@ -169,12 +185,7 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 	}
 	var ended int
 	err = db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
-		res, err := tx.NewUpdate().Model((*User)(nil)).Set("password_hash = ?", hash).Set("updated_at = ?", now).
-			Where("id = ?", id).Exec(ctx)
-		if err := affectedOne(res, err, "set password"); err != nil {
-			return nil, err
-		}
-		if ended, err = deleteUserSessions(ctx, tx, id, keepSessionID); err != nil {
+		if ended, err = setPasswordTx(ctx, tx, id, hash, keepSessionID, now); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventPasswordChanged, now, keepSessionID, id, fmt.Sprintf("sessions=%d", ended)))

@@ -89,6 +89,7 @@ func TestSetUserRole_ChangesRoleAndEndsAllTheUsersSessions(t *testing.T) {
 		clock := testdb.NewClock()
 		m := newManager(t, db, testPolicy, clock)
 		admin := testdb.CreateUser(t, db, "demote@example.com", models.RoleAdmin)
+		testdb.CreateUser(t, db, "stays@example.com", models.RoleAdmin) // the last active admin cannot be demoted
 		other := insertUsers(t, db, "role", 1)[0]
 		tok, _ := createSession(t, m, admin.ID, clock.Now().Add(time.Hour))
 		createSession(t, m, admin.ID, clock.Now().Add(time.Hour))

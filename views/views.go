@@ -8,3 +8,9 @@ import "embed"
 //
 //go:embed */*.html
 var FS embed.FS
+
+// MailFS is the mail templates: mail/<name>.txt (a "Subject:" line, a
+// blank line, the plain-text body) and mail/<name>.gohtml (the HTML body).
+//
+//go:embed mail/*
+var MailFS embed.FS

@@ -4,7 +4,7 @@
 -- with the client address. n counts the attempts in the fixed window that
 -- started at window_start.
 CREATE TABLE login_failures (
-    scope        TEXT NOT NULL CHECK (scope IN ('account', 'factor', 'ip')),
+    scope        TEXT NOT NULL CHECK (scope IN ('account', 'factor', 'ip', 'reset', 'reset-ip')),
     subject      TEXT NOT NULL,
     window_start TIMESTAMPTZ NOT NULL,
     n            INTEGER NOT NULL,

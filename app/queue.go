@@ -1,0 +1,15 @@
+package app
+
+import (
+	"github.com/riverqueue/river"
+
+	"sessiond/jobs"
+)
+
+// queueWorkers is every kind of job this server delivers. Each worker lives
+// in jobs/; the server hands it what it needs from the app.
+func (s *Server) queueWorkers(opts Options) *river.Workers {
+	w := river.NewWorkers()
+	river.AddWorker(w, &jobs.MailWorker{DB: s.db, Compose: s.composeMail, Sender: s.mailSender(opts), Log: s.log, Now: s.sessions.Now})
+	return w
+}

@@ -176,26 +176,34 @@ func (s *Server) handlePasswordChange(c *fiber.Ctx) error {
 	if status, msg := passwordInputProblem(current, next, confirm); status != 0 {
 		return s.passwordFailed(c, status, msg)
 	}
-	ip := s.clientIP(c)
-	if wait, limited := s.throttle.Check(cur.User.Email, ip); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
-		return s.passwordFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later")
-	}
-	// One hashing slot covers the verify and SetUserPassword's new hash.
-	if err := s.hashers.Acquire(c.UserContext()); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
-	}
-	defer s.hashers.Release()
-	user, err := models.FindUser(c.UserContext(), s.db, cur.UserID)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, cur.User.Email, s.clientIP(c))
 	if err != nil {
 		return err
 	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
+		return s.passwordFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later")
+	}
+	// One hashing slot covers the verify and SetUserPassword's new hash.
+	if err := s.hashers.Acquire(ctx); err != nil {
+		s.notJudged(ctx, attempt)
+		c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+		return s.passwordFailed(c, fiber.StatusServiceUnavailable, errBusy.Message)
+	}
+	defer s.hashers.Release()
+	user, err := models.FindUser(ctx, s.db, cur.UserID)
+	if err != nil {
+		s.notJudged(ctx, attempt)
+		return err
+	}
 	if !models.VerifyPassword(user.PasswordHash, current) {
-		s.throttle.Fail(cur.User.Email, ip)
 		s.recordWrongCurrentPassword(c, cur)
 		return s.passwordFailed(c, fiber.StatusUnprocessableEntity, "current_password: wrong password")
 	}
-	s.throttle.Succeed(cur.User.Email, ip)
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return err
+	}
 	token, err := s.sessions.RotateToken(c.UserContext(), cur.ID)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -68,7 +67,7 @@ const maxUsersQ = 200
 // parseUsersQuery reads q, page and limit; a bad value is a 400 naming it.
 func parseUsersQuery(get func(string) string) (usersQuery, error) {
 	uq := usersQuery{Q: get("q"), Page: 1, Limit: 20}
-	if len(uq.Q) > maxUsersQ || !utf8.ValidString(uq.Q) || bytes.IndexByte([]byte(uq.Q), 0) >= 0 {
+	if len(uq.Q) > maxUsersQ { // checkInput has refused non-UTF-8 and NUL
 		return uq, badParam("q", fmt.Sprintf("must be text of at most %d characters", maxUsersQ))
 	}
 	var err error
@@ -163,7 +162,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		return err
 	}
 	if err := s.hashers.Acquire(c.UserContext()); err != nil {
-		return fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+		return err
 	}
 	u, err := models.CreateUser(c.UserContext(), s.db, in, s.sessions.Now())
 	s.hashers.Release()

@@ -28,16 +28,17 @@ import (
 
 // Server is the running application: its dependencies in one struct.
 type Server struct {
-	cfg      Config
-	db       *models.DB
-	sessions *models.SessionManager
-	log      *slog.Logger
-	app      *fiber.App
-	views    *html.Engine
-	secret   []byte
-	trusted  []*net.IPNet
-	hashers  limiter
-	throttle *throttle
+	cfg       Config
+	db        *models.DB
+	sessions  *models.SessionManager
+	log       *slog.Logger
+	app       *fiber.App
+	views     *html.Engine
+	secret    []byte
+	trusted   []*net.IPNet
+	hashers   *limiter
+	throttle  *throttle
+	proxyWarn proxyWarning
 	// resetLimit counts password-reset requests per address and per IP.
 	resetLimit *throttle
 	setup      setupGate
@@ -95,8 +96,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
-		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(4), throttle: newThrottle(opts.Now),
-		resetLimit: newResetLimit(opts.Now),
+		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
+		resetLimit: newResetLimit(db, opts.Now),
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)

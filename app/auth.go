@@ -26,7 +26,21 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 	if currentSession(c) != nil {
 		return redirect(c, s.safeNext(next))
 	}
+	s.allowNextOrigin(c, next)
 	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next, Providers: s.providerViews()}})
+}
+
+// allowNextOrigin widens a sign-in page's form-action to exactly the
+// origin of an absolute next, so the redirect after signing in is not
+// blocked by the browser. Every page whose form can end a sign-in calls
+// it; next must have passed allowedNext.
+func (s *Server) allowNextOrigin(c *fiber.Ctx, next string) {
+	if strings.HasPrefix(next, "/") {
+		return // same site: 'self' covers it
+	}
+	if u, err := url.Parse(next); err == nil && u.Host != "" {
+		s.allowFormRedirect(c, u.Scheme+"://"+u.Host)
+	}
 }
 
 // handleLogin checks the password and starts a new session. Unknown email
@@ -42,20 +56,31 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
 	}
 	client := s.client(c)
-	if wait, limited := s.throttle.Check(email, client.IP); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
 	}
-	user, err := s.checkCredentials(c.UserContext(), email, password)
-	if err != nil {
-		if err != errBadCredentials {
-			return err
-		}
-		s.throttle.Fail(email, client.IP)
+	user, err := s.checkCredentials(ctx, email, password)
+	switch {
+	case err == errBadCredentials:
 		s.recordFailedSignIn(c, email, user)
 		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
+	case err != nil:
+		s.notJudged(ctx, attempt)
+		if err == errBusy {
+			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+			return s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
+		}
+		return err
 	}
-	s.throttle.Succeed(email, client.IP)
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return err
+	}
 	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: next})
 	if err != nil {
 		return err
@@ -67,7 +92,7 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 // with errBadCredentials when the email matched but the password did not.
 func (s *Server) checkCredentials(ctx context.Context, email, password string) (*models.User, error) {
 	if err := s.hashers.Acquire(ctx); err != nil {
-		return nil, fiber.NewError(fiber.StatusServiceUnavailable, "server busy, please retry")
+		return nil, err
 	}
 	defer s.hashers.Release()
 	user, err := models.FindUserByEmail(ctx, s.db.Read, email)
@@ -101,6 +126,7 @@ func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) 
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	next, _ = s.allowedNext(next)
+	s.allowNextOrigin(c, next)
 	return s.view(c, status, "auth/login", "", Page{Title: "Sign in", Data: loginView{Email: email, Next: next, Error: msg, Providers: s.providerViews()}})
 }
 

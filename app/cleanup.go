@@ -49,3 +49,16 @@ func (s *Server) scheduledCleanup(ctx context.Context) {
 		s.log.Error("cleanup failed", "trigger", models.TriggerSchedule, "error", err)
 	}
 }
+
+// markAbandonedCleanups records, at start, the cleanup runs a killed
+// process left "running" as abandoned (the next run does it too). A
+// failure only leaves them for the next run to mark.
+func (s *Server) markAbandonedCleanups(ctx context.Context) {
+	n, err := models.MarkAbandonedCleanups(ctx, s.db, s.sessions.Now())
+	switch {
+	case err != nil:
+		s.log.Warn("could not check for abandoned cleanup runs", "error", err)
+	case n > 0:
+		s.log.Warn("cleanup runs left unfinished by a stopped process marked abandoned; the next run finishes the job", "runs", n)
+	}
+}

@@ -30,7 +30,9 @@ func TestBench_ForwardAuthThroughNginx(t *testing.T) {
 		a, base := liveServer(t, db, map[string]string{"LOG_LEVEL": "warn"})
 		up := newEchoUpstream(t)
 		sessiondAddr := strings.TrimPrefix(base, "http://")
-		proxy := "http://" + startNginx(t, sessiondAddr, up.Listener.Addr().String())
+		listen := "127.0.0.1:" + freePort(t)
+		startNginx(t, listen, sessiondAddr, up.Listener.Addr().String())
+		proxy := "http://" + listen
 		u := testdb.CreateUser(t, db, "bench@example.com", models.RoleUser)
 		c := a.client()
 		c.login(u.Email, "password123")
@@ -52,7 +54,7 @@ func TestBench_ForwardAuthThroughNginx(t *testing.T) {
 				wrkField(out, `\n\s+50%\s+(\S+)`), wrkField(out, `\n\s+99%\s+(\S+)`))
 		}
 		run("nginx → upstream, no auth", proxy+"/open/x")
-		run("nginx → auth_request → upstream", proxy+"/x", cookie)
+		run("nginx → auth_request → upstream", proxy+"/x", cookie, "Host: app1."+e2eDomain) // the README's app block
 		// nginx reuses its connections to sessiond only when the answers
 		// have no body: a socket count near the request count means it did not.
 		if _, err := exec.LookPath("ss"); err == nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,10 +25,12 @@ import (
 )
 
 // The real proxies from Debian in front of sessiond and a small upstream
-// that echoes the headers it received. Host names under example.test all
+// that echoes the headers it received, configured with the README's own
+// blocks (taken from README.md by the test, addresses and ports filled
+// in). Host names under example.test (and *.localhost, as browsers do)
 // resolve to loopback through the test client's dialer, so COOKIE_DOMAIN
-// works as it does in production: sessiond at login.example.test, the
-// protected app at app.example.test.
+// works as it does in production: sessiond at login.<domain>, the
+// protected app at app1.<domain>, both behind the proxy.
 
 const e2eDomain = "example.test"
 
@@ -149,53 +152,110 @@ func startProcess(t testing.TB, addr string, logFile string, env []string, name 
 	}
 }
 
-// startNginx runs nginx from testdata/nginx.conf.tmpl with its own prefix,
-// pid and temp dirs, and returns its loopback address.
-func startNginx(t testing.TB, sessiondAddr, upstreamAddr string) string {
+// readmeSnippet is the one fenced block of README.md in lang that holds
+// marker, as written there.
+func readmeSnippet(t testing.TB, lang, marker string) string {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fence := regexp.MustCompile("(?ms)^```" + regexp.QuoteMeta(lang) + "\n(.*?)^```$")
+	var found []string
+	for _, m := range fence.FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], marker) {
+			found = append(found, m[1])
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("README.md has %d %s blocks holding %q, want one", len(found), lang, marker)
+	}
+	return found[0]
+}
+
+// substitute replaces each old with its new in s (pairs), failing when an
+// old is not there: the README and the tests must not drift apart.
+func substitute(t testing.TB, s string, pairs ...string) string {
+	t.Helper()
+	for i := 0; i < len(pairs); i += 2 {
+		if !strings.Contains(s, pairs[i]) {
+			t.Fatalf("the README snippet no longer holds %q:\n%s", pairs[i], s)
+		}
+		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+	}
+	return s
+}
+
+// startNginx runs nginx with the README's nginx blocks (inside
+// testdata/nginx.conf.tmpl: its own prefix, pid and temp dirs) on listen.
+func startNginx(t testing.TB, listen, sessiondAddr, upstreamAddr string) {
 	bin := requireBinary(t, "nginx")
 	dir := t.TempDir()
-	addr := "127.0.0.1:" + freePort(t)
+	blocks := substitute(t, readmeSnippet(t, "nginx", "auth_request"),
+		"listen 443 ssl;", "listen "+listen+";",
+		"example.com", e2eDomain,
+		"http://127.0.0.1:8080", "http://sessiond", // upstreams with keepalive, as the README's comment says
+		"http://127.0.0.1:3000", "http://app")
 	conf := filepath.Join(dir, "nginx.conf")
 	renderTemplate(t, "nginx.conf.tmpl", conf, map[string]string{
-		"Dir": dir, "Listen": addr, "Sessiond": sessiondAddr, "Upstream": upstreamAddr,
+		"Dir": dir, "Listen": listen, "Sessiond": sessiondAddr, "Upstream": upstreamAddr, "README": blocks,
 	})
 	log := filepath.Join(dir, "error.log")
-	startProcess(t, addr, log, nil, bin, "-p", dir, "-e", log, "-c", conf, "-g", "daemon off;")
-	return addr
+	startProcess(t, listen, log, nil, bin, "-p", dir, "-e", log, "-c", conf, "-g", "daemon off;")
 }
 
-// startCaddy runs caddy from testdata/Caddyfile.tmpl (no admin endpoint,
-// no automatic https, its config and data dirs in a temp dir).
-func startCaddy(t testing.TB, sessiondAddr, upstreamAddr string) string {
-	return startCaddyFrom(t, "Caddyfile.tmpl", sessiondAddr, upstreamAddr)
-}
+// Markers of the README's Caddyfiles.
+const (
+	caddyShorthand  = "role=admin"      // forward_auth
+	caddyWrittenOut = "handle_response" // the cookie reaches the browser
+	caddyLocal      = "localhost"       // runs on this machine alone
+)
 
-func startCaddyFrom(t testing.TB, tmpl, sessiondAddr, upstreamAddr string) string {
+// startCaddy runs caddy with the README's Caddyfile holding marker on
+// listen. Its public names become http:// names under example.test on the
+// port; the local one keeps its names and gets the port. No admin
+// endpoint (tests run several at once), config and data in a temp dir.
+func startCaddy(t testing.TB, marker, listen, sessiondAddr, upstreamAddr string) {
 	bin := requireBinary(t, "caddy")
 	dir := t.TempDir()
-	port := freePort(t)
-	conf := filepath.Join(dir, "Caddyfile")
-	renderTemplate(t, tmpl, conf, map[string]string{
-		"Port": port, "Sessiond": sessiondAddr, "Upstream": upstreamAddr,
-	})
+	port := portOf(listen)
+	conf := readmeSnippet(t, "caddyfile", marker)
+	if marker == caddyLocal {
+		conf = substitute(t, conf, ":8081 {", ":"+port+" {", "\tauto_https off\n", "\tauto_https off\n\tadmin off\n")
+	} else {
+		sites := regexp.MustCompile(`(?m)^([a-z0-9-]+)\.example\.com \{$`)
+		if !sites.MatchString(conf) {
+			t.Fatalf("no example.com site in the README's Caddyfile:\n%s", conf)
+		}
+		conf = "{\n\tadmin off\n\tauto_https off\n}\n\n" + sites.ReplaceAllString(conf, "http://$1."+e2eDomain+":"+port+" {")
+	}
+	conf = substitute(t, conf, "127.0.0.1:8080", sessiondAddr, "127.0.0.1:3000", upstreamAddr)
+	file := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + dir, "XDG_DATA_HOME=" + dir}
-	addr := "127.0.0.1:" + port
-	startProcess(t, addr, filepath.Join(dir, "none"), env, bin, "run", "--config", conf, "--adapter", "caddyfile")
-	return addr
+	startProcess(t, listen, filepath.Join(dir, "none"), env, bin, "run", "--config", file, "--adapter", "caddyfile")
 }
 
-// e2eBrowser is an HTTP client that resolves every *.example.test name to
-// loopback (keeping the port) and keeps cookies like a browser, but shows
-// each redirect instead of following it.
+// e2eClientIP is the loopback address the test client connects from, so
+// the visitor's address differs from the proxy's (127.0.0.1) and a test
+// can tell whether the proxy passed it on.
+const e2eClientIP = "127.0.0.2"
+
+// e2eBrowser is an HTTP client that resolves every *.example.test and
+// *.localhost name to loopback (keeping the port), connects from
+// e2eClientIP, and keeps cookies like a browser, but shows each redirect
+// instead of following it.
 func e2eBrowser(t testing.TB) *http.Client {
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	dialer := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(e2eClientIP)}}
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)
-		if err != nil || !hostWithin(host, e2eDomain) {
+		if err != nil || !hostWithin(host, e2eDomain) && !hostWithin(host, "localhost") {
 			return nil, &net.AddrError{Err: "not a test host", Addr: addr}
 		}
 		return dialer.DialContext(ctx, network, "127.0.0.1:"+port)
@@ -226,20 +286,53 @@ func e2eGet(t testing.TB, c *http.Client, rawURL string, h http.Header) (*http.R
 	return resp, string(b)
 }
 
-// proxyJourney is one user's whole story through a proxy.
-// passesCookie: the proxy hands the cookie sessiond re-issues on an
-// extension to the browser; nginx: its config also has /admin-only/.
-func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamAddr string) string, nginx, passesCookie bool) {
+// proxySetup is a proxy as the README configures it.
+type proxySetup struct {
+	domain string // sessiond at login.<domain>, the app at app1.<domain>
+	start  func(t testing.TB, listen, sessiondAddr, upstreamAddr string)
+	// nginx: its config also has a default server with /admin-only/.
+	nginx bool
+	// passesCookie: the proxy hands the browser the cookie sessiond
+	// re-issues on an extension.
+	passesCookie bool
+}
+
+var (
+	nginxSetup        = proxySetup{domain: e2eDomain, start: startNginx, nginx: true, passesCookie: true}
+	caddySetup        = proxySetup{domain: e2eDomain, start: caddyFrom(caddyShorthand)}
+	caddyWrittenSetup = proxySetup{domain: e2eDomain, start: caddyFrom(caddyWrittenOut), passesCookie: true}
+	caddyLocalSetup   = proxySetup{domain: "sessiond.localhost", start: caddyFrom(caddyLocal)}
+)
+
+func caddyFrom(marker string) func(t testing.TB, listen, sessiondAddr, upstreamAddr string) {
+	return func(t testing.TB, listen, s, u string) { startCaddy(t, marker, listen, s, u) }
+}
+
+// proxyStack runs sessiond (on SQLite, trusting the proxy) and the echo
+// upstream behind p; it returns the test app, the upstream and the
+// proxy's address.
+func proxyStack(t *testing.T, p proxySetup) (*testApp, *echoUpstream, string) {
 	db := testdb.SQLite(t)
+	proxy := "127.0.0.1:" + freePort(t)
+	loginBase := "http://login." + p.domain + ":" + portOf(proxy)
 	ln := freeListener(t)
-	loginBase := "http://login." + e2eDomain + ":" + portOf(ln.Addr().String())
-	a, _ := liveServerOn(t, ln, db, map[string]string{"BASE_URL": loginBase, "COOKIE_DOMAIN": e2eDomain, "LOG_LEVEL": "warn"})
+	a, _ := liveServerOn(t, ln, db, map[string]string{"BASE_URL": loginBase, "COOKIE_DOMAIN": p.domain,
+		"LOG_LEVEL": "warn", "TRUSTED_PROXIES": "127.0.0.1"})
 	up := newEchoUpstream(t)
-	proxyAddr := start(t, ln.Addr().String(), up.Listener.Addr().String())
+	p.start(t, proxy, ln.Addr().String(), up.Listener.Addr().String())
+	return a, up, proxy
+}
+
+// proxyJourney is one user's whole story through a proxy configured as
+// the README says.
+func proxyJourney(t *testing.T, p proxySetup) {
+	a, up, proxy := proxyStack(t, p)
+	db := a.db
+	loginBase := a.srv.cfg.BaseURL.String()
 	user := testdb.CreateUser(t, db, "e2e@example.com", models.RoleUser)
 	admin := testdb.CreateUser(t, db, "boss@example.com", models.RoleAdmin)
 	br := e2eBrowser(t)
-	original := "http://app." + e2eDomain + ":" + portOf(proxyAddr) + "/reports/q3?year=2026&view=full"
+	original := "http://app1." + p.domain + ":" + portOf(proxy) + "/reports/q3?year=2026&view=full"
 
 	// 1. No cookie: the proxy sends the browser to sign in, with next.
 	resp, _ := e2eGet(t, br, original, nil)
@@ -255,7 +348,9 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 		t.Fatalf("non-browser without cookie: %d, want 401", resp.StatusCode)
 	}
 
-	// 2. Sign in on sessiond: back at the original URL.
+	// 2. Sign in on sessiond, through the proxy's sessiond host: back at
+	// the original URL, and sessiond knows the visitor's address (the
+	// proxy passed X-Forwarded-For on), not the proxy's.
 	_, page := e2eGet(t, br, wantLogin, nil)
 	csrf := csrfMeta.FindStringSubmatch(page)
 	if csrf == nil || !strings.Contains(page, `name="next"`) {
@@ -270,10 +365,21 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != original {
 		t.Fatalf("after sign-in: %d %q, want back at %q", resp.StatusCode, resp.Header.Get("Location"), original)
 	}
+	var sess models.Session
+	if err := db.NewSelect().Model(&sess).Where("user_id = ?", user.ID).Scan(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if sess.IP != e2eClientIP {
+		t.Errorf("the session records %q as the visitor's address, want %s: the proxy did not pass X-Forwarded-For on", sess.IP, e2eClientIP)
+	}
 
-	// 3. Through the proxy: the upstream sees who it is, and a Remote-User
-	// the client made up is overwritten.
-	resp, body := e2eGet(t, br, original, http.Header{"Remote-User": {"mallory@example.com"}})
+	// 3. Through the proxy: the upstream sees who it is, and identity
+	// headers the client made up, in either spelling, are gone.
+	forged := http.Header{}
+	for _, h := range []string{"Remote-User", "Remote_User", "Remote-Name", "Remote_Name", "Remote-Email", "Remote_Email", "Remote-Groups", "Remote_Groups"} {
+		forged[h] = []string{"mallory-admin"}
+	}
+	resp, body := e2eGet(t, br, original, forged)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("signed in through the proxy: %d %s", resp.StatusCode, body)
 	}
@@ -281,22 +387,33 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 	if err := json.Unmarshal([]byte(body), &got); err != nil {
 		t.Fatalf("upstream answer %q: %v", body, err)
 	}
-	want := map[string]string{"Remote-User": user.Email, "Remote-Email": user.Email, "Remote-Name": user.Name, "Remote-Groups": models.RoleUser}
+	want := map[string]string{"remote-user": user.Email, "remote-email": user.Email, "remote-name": user.Name, "remote-groups": models.RoleUser}
+	seen := map[string][]string{}
+	for k, vs := range got.Headers {
+		name := strings.ReplaceAll(strings.ToLower(k), "_", "-")
+		if _, ok := want[name]; ok {
+			seen[name] = append(seen[name], vs...)
+			if strings.Contains(k, "_") {
+				t.Errorf("the client's %s reached the upstream: %q", k, vs)
+			}
+		}
+	}
 	for k, v := range want {
-		if vs := got.Headers.Values(k); len(vs) != 1 || vs[0] != v {
-			t.Errorf("upstream %s = %q, want %q", k, vs, v)
+		if vs := seen[k]; len(vs) != 1 || vs[0] != v {
+			t.Errorf("upstream %s = %q, want only %q", k, vs, v)
 		}
 	}
 	if got.Path != "/reports/q3?year=2026&view=full" {
 		t.Errorf("upstream path %q", got.Path)
 	}
-	if nginx {
-		resp, _ = e2eGet(t, br, "http://app."+e2eDomain+":"+portOf(proxyAddr)+"/admin-only/x", nil)
+	if p.nginx {
+		resp, _ = e2eGet(t, br, "http://extras."+e2eDomain+":"+portOf(proxy)+"/admin-only/x", nil)
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("role=admin location as a user: %d, want 403", resp.StatusCode)
 		}
 	}
 
+	resp, _ = e2eGet(t, br, original, nil)
 	if v := resp.Header.Values("Set-Cookie"); len(v) != 0 {
 		t.Errorf("no refresh due, yet Set-Cookie %q", v)
 	}
@@ -312,19 +429,15 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 	if resp.StatusCode != http.StatusOK || a.srv.Sessions().ExtendWrites.Load() != 1 {
 		t.Fatalf("after update age: %d, extend writes %d", resp.StatusCode, a.srv.Sessions().ExtendWrites.Load())
 	}
-	if passesCookie && (refreshed == nil || refreshed.Domain != e2eDomain || refreshed.MaxAge <= 0) {
+	if p.passesCookie && (refreshed == nil || refreshed.Domain != p.domain || refreshed.MaxAge <= 0) {
 		t.Fatalf("the proxy did not pass the re-issued cookie on: %q", resp.Header.Values("Set-Cookie"))
 	}
-	if !passesCookie && refreshed != nil {
+	if !p.passesCookie && refreshed != nil {
 		t.Logf("this proxy now passes the re-issued cookie on: the README's caveat can go")
 	}
 
 	// 4. An admin revokes that session in sessiond: the next proxied
 	// request is refused.
-	var sess models.Session
-	if err := db.NewSelect().Model(&sess).Where("user_id = ?", user.ID).Scan(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := a.srv.sessions.DeleteSessionByID(context.Background(), sess.ID, models.EventSessionRevoked, models.Audit{ActorID: admin.ID}); err != nil {
 		t.Fatal(err)
 	}
@@ -340,57 +453,23 @@ func proxyJourney(t *testing.T, start func(t testing.TB, sessiondAddr, upstreamA
 	if up.hits.Load() != hits {
 		t.Fatal("the upstream was reached after the session was revoked")
 	}
-}
-
-func TestProxy_Nginx_SignInRoundTripHeadersAndRevoke(t *testing.T) {
-	proxyJourney(t, startNginx, true, true)
-}
-
-func TestProxy_Caddy_SignInRoundTripHeadersAndRevoke(t *testing.T) {
-	proxyJourney(t, startCaddy, false, false)
-}
-
-func TestProxy_CaddyWrittenOut_AlsoPassesTheRefreshedCookie(t *testing.T) {
-	proxyJourney(t, func(t testing.TB, s, u string) string { return startCaddyFrom(t, "Caddyfile-cookie.tmpl", s, u) }, false, true)
-}
-
-// TestProxy_READMEConfigIsTheTestedOne: every line of the nginx block the
-// tests run appears in the README's, addresses aside, and the Caddyfile's
-// forward_auth lines and the written-out form's too, so the copy-paste
-// configuration is the proven one.
-func TestProxy_READMEConfigIsTheTestedOne(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
+	if strings.Contains(a.logs.String(), "TRUSTED_PROXIES does not name") {
+		t.Errorf("sessiond warned about an untrusted proxy behind a trusted one:\n%s", a.logs.String())
 	}
-	lines := map[string]bool{}
-	for _, l := range strings.Split(string(readme), "\n") {
-		if i := strings.Index(l, " #"); i >= 0 {
-			l = l[:i]
-		}
-		lines[strings.Join(strings.Fields(l), " ")] = true
-	}
-	check := func(file, from, to string, addr *strings.Replacer) {
-		b, err := os.ReadFile(filepath.Join("testdata", file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(b)
-		i, j := strings.Index(s, from), strings.Index(s, to)
-		if i < 0 || j < i {
-			t.Fatalf("%s: no %q…%q section", file, from, to)
-		}
-		for _, l := range strings.Split(s[i:j], "\n") {
-			l = strings.Join(strings.Fields(addr.Replace(l)), " ")
-			if l != "" && !strings.HasPrefix(l, "#") && !lines[l] {
-				t.Errorf("%s: %q is not in the README", file, l)
-			}
-		}
-	}
-	check("nginx.conf.tmpl", "# --- README block starts ---\n", "# --- README block ends ---",
-		strings.NewReplacer("http://sessiond", "http://127.0.0.1:8080", "http://app", "http://127.0.0.1:3000"))
-	check("Caddyfile.tmpl", "\tforward_auth", "\treverse_proxy",
-		strings.NewReplacer("{{.Sessiond}}", "127.0.0.1:8080"))
-	check("Caddyfile-cookie.tmpl", "\treverse_proxy {{.Sessiond}}", "\treverse_proxy {{.Upstream}}",
-		strings.NewReplacer("{{.Sessiond}}", "127.0.0.1:8080"))
+}
+
+func TestProxy_Nginx_READMEBlocks_SignInRoundTripHeadersAndRevoke(t *testing.T) {
+	proxyJourney(t, nginxSetup)
+}
+
+func TestProxy_Caddy_READMECaddyfile_SignInRoundTripHeadersAndRevoke(t *testing.T) {
+	proxyJourney(t, caddySetup)
+}
+
+func TestProxy_CaddyWrittenOut_READMECaddyfile_AlsoPassesTheRefreshedCookie(t *testing.T) {
+	proxyJourney(t, caddyWrittenSetup)
+}
+
+func TestProxy_CaddyLocal_READMECaddyfile_RunsOnLoopbackAlone(t *testing.T) {
+	proxyJourney(t, caddyLocalSetup)
 }

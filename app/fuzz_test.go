@@ -86,6 +86,13 @@ func FuzzAdminQueryParsing(f *testing.F) {
 		c := app.AcquireCtx(&fasthttp.RequestCtx{})
 		defer app.ReleaseCtx(c)
 		c.Request().SetRequestURI("/admin/sessions?" + raw)
+		if err := checkText(c); err != nil { // refused before any handler parses it
+			var fe *fiber.Error
+			if !errors.As(err, &fe) || fe.Code != fiber.StatusBadRequest {
+				t.Fatalf("checkText %q: %v", raw, err)
+			}
+			return
+		}
 		check := func(what string, err error) {
 			if err == nil {
 				return

@@ -63,15 +63,20 @@ func testConfig(t testing.TB, db *models.DB, env map[string]string) Config {
 	return cfg
 }
 
-// TestMain runs the tests, or, with SESSIOND_SERVE_HELPER=1, is
-// `sessiond serve` itself: tests that need the real command in a process
-// of its own (under a file limit, say) start this test binary with it.
+// TestMain runs the tests, or, with SESSIOND_SERVE_HELPER=1, is the
+// sessiond command itself (`serve`, or the arguments in
+// SESSIOND_HELPER_ARGS): tests that need the real command in a process of
+// its own (under a file limit, or to kill it) start this test binary.
 func TestMain(m *testing.M) {
 	if os.Getenv("SESSIOND_SERVE_HELPER") != "1" {
 		os.Exit(m.Run())
 	}
+	args := strings.Fields(os.Getenv("SESSIOND_HELPER_ARGS"))
+	if len(args) == 0 {
+		args = []string{"serve"}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := Run(ctx, []string{"serve"}, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	err := Run(ctx, args, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)

@@ -72,7 +72,8 @@ const htmxIdle = `!document.querySelector('.htmx-request, .htmx-swapping, .htmx-
 
 // newBrowser starts headless Chromium with a fresh profile and returns a
 // context for chromedp actions. Each call is a separate browser, so two
-// calls are two devices with separate cookie jars.
+// calls are two devices with separate cookie jars. extra adds options
+// (flags such as host-resolver-rules).
 func newBrowser(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if testing.Short() {

@@ -59,12 +59,12 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 }
 
 // contentSecurityPolicy is a CSP htmx works under (no inline script).
-// Forms may also end on the sign-in providers' pages: browsers apply
-// form-action to the redirects that follow a form post, and a provider's
-// sign-in button posts here and is redirected there.
-func contentSecurityPolicy(providerOrigins []string) string {
+// Forms may also end on the sign-in providers' pages and on extra origins:
+// browsers apply form-action to the redirects that follow a form post, and
+// a provider's sign-in button posts here and is redirected there.
+func contentSecurityPolicy(formOrigins []string) string {
 	formAction := "'self'"
-	for _, o := range providerOrigins {
+	for _, o := range formOrigins {
 		if o != "" && !strings.Contains(formAction, " "+o) {
 			formAction += " " + o
 		}
@@ -73,6 +73,8 @@ func contentSecurityPolicy(providerOrigins []string) string {
 		"form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 }
 
+const headerCSP = "Content-Security-Policy"
+
 // refreshCSP builds the policy again: a provider's discovery may have
 // found its sign-in page on another origin than its issuer.
 func (s *Server) refreshCSP() {
@@ -80,11 +82,20 @@ func (s *Server) refreshCSP() {
 	s.csp.Store(&csp)
 }
 
-// securityHeaders: a CSP htmx works under (no inline script), no framing,
-// no sniffing, no caching of anything dynamic.
+// allowFormRedirect lets this page's form end on origin as well as on
+// sessiond and the providers: a sign-in whose next is another host
+// (forward-auth) would otherwise stop on the form. origin is
+// scheme://host[:port] of a next that allowedNext accepted, so it holds
+// no character that could end the directive.
+func (s *Server) allowFormRedirect(c *fiber.Ctx, origin string) {
+	c.Set(headerCSP, contentSecurityPolicy(append(s.providerOrigins(), origin)))
+}
+
+// securityHeaders: a strict CSP, no framing, no sniffing, no caching of
+// anything dynamic.
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set("Content-Security-Policy", *s.csp.Load())
+	h.Set(headerCSP, *s.csp.Load())
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "same-origin")

@@ -41,12 +41,15 @@ func (s *Server) handleForgot(c *fiber.Ctx) error {
 		return s.forgotFailed(c, fiber.StatusUnprocessableEntity, "email: enter a valid email address", email)
 	}
 	ip := s.clientIP(c)
-	if wait, limited := s.resetLimit.Check(email, ip); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	attempt, err := s.resetLimit.begin(c.UserContext(), models.ScopeReset, email, ip)
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return s.forgotFailed(c, fiber.StatusTooManyRequests, "too many reset requests, try again later", email)
 	}
-	s.resetLimit.Fail(email, ip)
-	err := s.db.RunInTx(c.UserContext(), nil, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.RunInTx(c.UserContext(), nil, func(ctx context.Context, tx bun.Tx) error {
 		return s.sendMail(ctx, tx, jobs.MailArgs{Template: mailPasswordReset, To: email})
 	})
 	if err != nil {
@@ -119,8 +122,7 @@ func (s *Server) resetFailed(c *fiber.Ctx, err error, token string) error {
 
 // newResetLimit allows 5 reset requests per address and 30 per client IP
 // in 15 minutes: enough for a person, too few to flood someone's inbox.
-func newResetLimit(now func() time.Time) *throttle {
-	t := newThrottle(now)
-	t.perAccount, t.perIP = 5, 30
-	return t
+// Its counts are kept apart from sign-in's.
+func newResetLimit(db *models.DB, now func() time.Time) *throttle {
+	return &throttle{db: db, now: now, perAccount: 5, perIP: 30, ipScope: models.ScopeResetIP}
 }

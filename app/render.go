@@ -19,6 +19,7 @@ type Page struct {
 	CSRF    string
 	Flash   string
 	Data    any
+	Warning string // about the setup, for admins (see adminWarning)
 }
 
 // wantsJSON: API clients ask for JSON; htmx and browsers get HTML.
@@ -57,6 +58,9 @@ func (s *Server) renderPage(c *fiber.Ctx, status int, page string, p Page) error
 		if sess := currentSession(c); sess != nil {
 			p.User, p.Session = sess.User, sess
 		}
+	}
+	if p.User != nil && p.User.IsAdmin() {
+		p.Warning = s.adminWarning()
 	}
 	var body bytes.Buffer
 	if err := s.views.Render(&body, page, p); err != nil {

@@ -22,8 +22,9 @@ func (s *Server) routes() {
 	// signed logout token, so no session and no CSRF token.
 	a.Post("/login/provider/:name/backchannel-logout", s.handleBackchannelLogout)
 
-	// Everything below knows the session and checks CSRF on state changes.
-	a.Use(s.loadSession, s.checkCSRF)
+	// Everything below gets only clean text (UTF-8, no NUL), knows the
+	// session, and checks CSRF on state changes.
+	a.Use(s.noteForwardedFor, checkInput, s.loadSession, s.checkCSRF)
 
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)

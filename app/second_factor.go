@@ -85,6 +85,7 @@ func (s *Server) secondFactorPage(c *fiber.Ctx, p *models.PendingSignIn, status 
 		return err
 	}
 	v := secondFactorView{TOTP: set.TOTP != nil, Passkeys: len(set.Passkeys) > 0, Recovery: set.RecoveryLeft > 0, Error: msg}
+	s.allowNextOrigin(c, p.Next) // this form's answer goes on to next
 	return s.view(c, status, "auth/second_factor", "", Page{Title: "Two-step sign-in", Data: v})
 }
 
@@ -127,24 +128,29 @@ func parseCode(raw string) (oneTimeCode, error) {
 // verifyCode checks code against the user's factors and spends it: a TOTP
 // step is accepted once, a recovery code deleted. It returns the method
 // proved, or "" for a wrong code, which is counted by the sign-in
-// throttle; a user over the limit gets 429 without a check.
+// throttle per user (models.ScopeFactor, apart from the password count,
+// which a right password resets) and per address; a user over the limit
+// gets 429 without a check.
 func (s *Server) verifyCode(c *fiber.Ctx, userID int64, code oneTimeCode) (string, error) {
-	key, ip := factorThrottleKey(userID), s.clientIP(c)
-	if wait, limited := s.throttle.Check(key, ip); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, models.ScopeFactor, strconv.FormatInt(userID, 10), s.clientIP(c))
+	if err != nil {
+		return "", err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return "", fiber.NewError(fiber.StatusTooManyRequests, "too many wrong codes, try again later")
 	}
 	method, err := s.spendCode(c, userID, code)
 	if err != nil {
+		s.notJudged(ctx, attempt)
 		return "", err
 	}
 	if method == "" {
-		s.throttle.Fail(key, ip)
 		s.recordWrongCode(c, userID)
 		return "", nil
 	}
-	s.throttle.Succeed(key, ip)
-	return method, nil
+	return method, s.throttle.succeeded(ctx, attempt)
 }
 
 func (s *Server) spendCode(c *fiber.Ctx, userID int64, code oneTimeCode) (string, error) {
@@ -170,10 +176,6 @@ func (s *Server) spendCode(c *fiber.Ctx, userID int64, code oneTimeCode) (string
 	}
 	return models.MethodOTP, nil
 }
-
-// factorThrottleKey counts wrong codes per user, apart from the password
-// count, which a right password resets.
-func factorThrottleKey(userID int64) string { return "2fa:" + strconv.FormatInt(userID, 10) }
 
 func (s *Server) recordWrongCode(c *fiber.Ctx, userID int64) {
 	ev := &models.Event{At: s.sessions.Now(), Kind: models.EventSignInFailed, UserID: &userID,

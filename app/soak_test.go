@@ -1,8 +1,8 @@
 //go:build !race
 
 // The soak measures SQLite contention, not data races: under the race
-// detector argon2id runs ~4× slower and 50 queued sign-ins outwait the
-// hashing limiter by design, so .ci/run runs it in the plain test pass.
+// detector argon2id runs ~4× slower and the run would mostly measure the
+// hashing queue shedding sign-ins, so .ci/run runs it in the plain pass.
 
 package app
 
@@ -26,7 +26,12 @@ import (
 // TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLocked
 // runs 50 parallel sign-ins, 200 parallel authenticated requests, deletes
 // and cleanup for 30 s (SESSIOND_SOAK sets another duration) against a real
-// listener on one SQLite file.
+// listener on one SQLite file. It asserts what overload looks like, not how
+// much a machine gets done: a sign-in that finds the hashing queue full is
+// shed with 503 and Retry-After (and one over a throttle limit, with many
+// attempts at one account still waiting to be checked, gets 429 and
+// Retry-After); nothing else is ever a 5xx, the database is never "locked", and the file
+// stays intact.
 func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLocked(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak skipped in -short mode")
@@ -36,8 +41,9 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 		dur = d
 	}
 	db := testdb.SQLite(t)
-	a, base := liveServer(t, db, map[string]string{"LOG_LEVEL": "warn", "SESSION_UPDATE_AGE": "0", "SESSION_TOUCH_INTERVAL": "0", "SESSION_CACHE_TTL": "0"})
-	const users = 20
+	a, base := liveServer(t, db, map[string]string{"LOG_LEVEL": "warn", "SESSION_UPDATE_AGE": "0", "SESSION_TOUCH_INTERVAL": "0",
+		"SESSION_CACHE_TTL": "0", "TRUSTED_PROXIES": "127.0.0.1"})
+	const users = 50
 	for i := 0; i < users; i++ {
 		testdb.CreateUser(t, db, testdb.Name("soak", i), models.RoleUser)
 	}
@@ -45,22 +51,25 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 	defer cancel()
 	tr := &http.Transport{MaxIdleConnsPerHost: 300}
 	defer tr.CloseIdleConnections()
-	var ok, fivexx, other, signins, deleted, cleaned atomic.Int64
-	record := func(status int) {
-		switch {
-		case status >= 500:
-			fivexx.Add(1)
-		case status < 400 || status == 401:
-			ok.Add(1)
-		default:
-			other.Add(1)
+	var signedIn, ok, shed, refused, bad, signins, deleted, cleaned atomic.Int64
+	var badMu sync.Mutex
+	var badOnes []string
+	fail := func(what string, resp *http.Response) {
+		bad.Add(1)
+		badMu.Lock()
+		if len(badOnes) < 10 {
+			badOnes = append(badOnes, fmt.Sprintf("%s: %d Retry-After=%q", what, resp.StatusCode, resp.Header.Get("Retry-After")))
 		}
+		badMu.Unlock()
 	}
 	newClient := func() *http.Client {
 		jar, _ := cookiejar.New(nil)
 		return &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
+	// signIn answers whether it signed in; a shed or refused sign-in waits
+	// a little before the caller tries again, as a client honouring
+	// Retry-After would.
 	signIn := func(hc *http.Client, i int) bool {
 		resp, err := hc.Get(base + "/login")
 		if err != nil {
@@ -74,14 +83,29 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 			return false
 		}
 		form := url.Values{"email": {testdb.Name("soak", i%users)}, "password": {"password123"}, "_csrf": {string(m[1])}}
-		resp, err = hc.PostForm(base+"/login", form)
+		req, _ := http.NewRequest("POST", base+"/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-For", fmt.Sprintf("198.18.%d.%d", i/250%250, i%250+1)) // many visitors, not one
+		resp, err = hc.Do(req)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		record(resp.StatusCode)
 		signins.Add(1)
-		return resp.StatusCode == http.StatusSeeOther
+		retry := resp.Header.Get("Retry-After") != ""
+		switch {
+		case resp.StatusCode == http.StatusSeeOther:
+			signedIn.Add(1)
+			return true
+		case resp.StatusCode == http.StatusServiceUnavailable && retry:
+			shed.Add(1)
+		case resp.StatusCode == http.StatusTooManyRequests && retry:
+			refused.Add(1)
+		default:
+			fail("sign-in", resp)
+		}
+		time.Sleep(100 * time.Millisecond)
+		return false
 	}
 
 	var wg sync.WaitGroup
@@ -111,28 +135,37 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 					continue
 				}
 				resp.Body.Close()
-				record(resp.StatusCode)
-				if resp.StatusCode == http.StatusUnauthorized {
-					signIn(hc, g) // deleted under us: sign in again
+				switch resp.StatusCode {
+				case http.StatusOK:
+					ok.Add(1)
+				case http.StatusUnauthorized:
+					for ctx.Err() == nil && !signIn(hc, g) { // deleted under us: sign in again
+					}
+				default:
+					fail("/api/me", resp)
 				}
 			}
 		}(g)
 	}
-	// Deletes: revoke random sessions and whole users' sessions.
+	// Deletes: revoke random sessions and whole users' sessions. The first
+	// kept users' sessions are spared, so however slowly sign-ins go on a
+	// busy machine, some requests run on sessions that stay.
+	const kept = 5
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		m := a.srv.Sessions()
 		for i := 0; ctx.Err() == nil; i++ {
 			var ids []int64
-			_ = db.Read.NewSelect().Model((*models.Session)(nil)).Column("id").Order("id").Limit(3).Scan(context.Background(), &ids)
+			_ = db.Read.NewSelect().Model((*models.Session)(nil)).Column("id").Where("user_id > ?", kept).
+				Order("id").Limit(3).Scan(context.Background(), &ids)
 			for _, id := range ids {
 				if _, err := m.DeleteSessionByID(context.Background(), id, models.EventSessionRevoked, models.Audit{}); err == nil {
 					deleted.Add(1)
 				}
 			}
 			if i%10 == 0 {
-				n, _ := m.DeleteUserSessions(context.Background(), int64(i%users+1), models.Audit{})
+				n, _ := m.DeleteUserSessions(context.Background(), int64(kept+1+i%(users-kept)), models.Audit{})
 				deleted.Add(int64(n))
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -145,7 +178,7 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 		for ctx.Err() == nil {
 			past := a.clock.Now().Add(-time.Hour)
 			_, _ = db.NewUpdate().Model((*models.Session)(nil)).Set("expires_at = ?", db.T(past)).
-				Where("id IN (SELECT id FROM sessions ORDER BY id LIMIT 5)").Exec(context.Background())
+				Where("id IN (SELECT id FROM sessions WHERE user_id > ? ORDER BY id LIMIT 5)", kept).Exec(context.Background())
 			n, err := models.DeleteExpiredBatch(context.Background(), db, a.clock.Now(), 100)
 			if err == nil {
 				cleaned.Add(int64(n))
@@ -156,15 +189,18 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 	wg.Wait()
 
 	logs := a.logs.String()
-	t.Logf("soak %v: ok=%d 5xx=%d other4xx=%d signins=%d deleted=%d cleaned=%d", dur, ok.Load(), fivexx.Load(), other.Load(), signins.Load(), deleted.Load(), cleaned.Load())
-	if fivexx.Load() != 0 {
-		t.Errorf("%d responses were 5xx; logs:\n%s", fivexx.Load(), tail(logs, 3000))
+	t.Logf("soak %v: /api/me ok=%d; sign-ins %d: signed in %d, shed (503) %d, refused (429) %d; wrong answers %d; deleted=%d cleaned=%d",
+		dur, ok.Load(), signins.Load(), signedIn.Load(), shed.Load(), refused.Load(), bad.Load(), deleted.Load(), cleaned.Load())
+	if bad.Load() != 0 {
+		t.Errorf("%d answers were neither success nor shedding with Retry-After, e.g. %q; logs:\n%s", bad.Load(), badOnes, tail(logs, 3000))
 	}
 	if strings.Contains(logs, "database is locked") || strings.Contains(logs, "SQLITE_BUSY") {
 		t.Errorf("database is locked in the logs:\n%s", tail(logs, 3000))
 	}
-	if ok.Load() < 1000 || signins.Load() < 50 || deleted.Load() == 0 || cleaned.Load() == 0 {
-		t.Errorf("soak did too little to prove anything")
+	// Liveness, not throughput: however busy the machine, some of each
+	// kind of work got done.
+	if signedIn.Load() == 0 || ok.Load() == 0 || deleted.Load() == 0 || cleaned.Load() == 0 {
+		t.Errorf("the soak made no progress on some kind of work")
 	}
 	var check string
 	if err := db.QueryRowContext(context.Background(), "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {

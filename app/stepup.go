@@ -121,18 +121,28 @@ func (s *Server) handleReauth(c *fiber.Ctx) error {
 			return s.reauthFailed(c, fiber.StatusBadRequest, err.Error(), next)
 		}
 	}
-	ip := s.clientIP(c)
-	if wait, limited := s.throttle.Check(sess.User.Email, ip); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, sess.User.Email, s.clientIP(c))
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return s.reauthFailed(c, fiber.StatusTooManyRequests, "too many wrong passwords, try again later", next)
 	}
 	if _, err := s.checkCredentials(ctx, sess.User.Email, password); err != nil {
 		if err != errBadCredentials {
+			s.notJudged(ctx, attempt)
+			if err == errBusy {
+				c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+				return s.reauthFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, next)
+			}
 			return err
 		}
-		s.throttle.Fail(sess.User.Email, ip)
 		s.recordWrongCurrentPassword(c, sess)
 		return s.reauthFailed(c, fiber.StatusUnauthorized, "wrong password", next)
+	}
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return err
 	}
 	methods := models.NewAMR(models.MethodPassword)
 	if set.Any() {

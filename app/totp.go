@@ -97,16 +97,21 @@ func (s *Server) handleTOTPConfirm(c *fiber.Ctx) error {
 	if err != nil || code.totp == "" {
 		return s.totpRetry(c, e, fiber.StatusBadRequest, "code: enter the 6 digits your authenticator app shows")
 	}
-	key, ip := factorThrottleKey(e.user.ID), s.clientIP(c)
-	if wait, limited := s.throttle.Check(key, ip); limited {
-		c.Set(fiber.HeaderRetryAfter, wait)
+	attempt, err := s.throttle.begin(ctx, models.ScopeFactor, strconv.FormatInt(e.user.ID, 10), s.clientIP(c))
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
 		return s.totpRetry(c, e, fiber.StatusTooManyRequests, "too many wrong codes, try again later")
 	}
 	step := models.MatchTOTP(f.Secret, code.totp, s.sessions.Now())
 	if step == 0 {
-		s.throttle.Fail(key, ip)
 		s.recordWrongCode(c, e.user.ID)
 		return s.totpRetry(c, e, fiber.StatusUnprocessableEntity, "code: that is not the code of this key; check the app's clock and try the next code")
+	}
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return err
 	}
 	codes, err := models.ConfirmTOTP(ctx, s.db, f, step, e.sessionID(), s.auditFor(c, e), s.sessions.Now())
 	if err != nil {
@@ -132,6 +137,9 @@ func (s *Server) totpSetupPage(c *fiber.Ctx, e enrollee, key *models.TOTPKey, st
 		return c.Status(status).JSON(fiber.Map{"secret": key.Secret, "url": key.URL, "qr": key.QR})
 	}
 	v := totpSetupView{Key: key, QR: template.URL(key.QR), Enrolling: e.session == nil, Error: msg}
+	if e.pending != nil {
+		s.allowNextOrigin(c, e.pending.Next) // enrolling ends the sign-in: the answer may go on to next
+	}
 	return s.view(c, status, "account/totp_setup", "", Page{Title: "Set up an authenticator app", Nav: "account-security", Data: v})
 }
 

@@ -11,7 +11,8 @@ import (
 )
 
 // CleanupRun is one row of cleanup_runs: what a cleanup did and when.
-// FinishedAt is nil while the run is going (or if the process died in it).
+// FinishedAt is nil while the run is going; a run whose process died is
+// marked abandoned by the next run or start that finds it.
 type CleanupRun struct {
 	bun.BaseModel `bun:"table:cleanup_runs"`
 
@@ -21,6 +22,9 @@ type CleanupRun struct {
 	FinishedAt *time.Time `bun:"finished_at" json:"finishedAt"`
 	Deleted    int64      `bun:"deleted" json:"deleted"`
 	Error      string     `bun:"error" json:"error"`
+	// ProgressAt is when the run last committed a chunk (Deleted counts up
+	// to it), or its start.
+	ProgressAt *time.Time `bun:"progress_at" json:"progressAt"`
 }
 
 // Duration is how long the run took; zero while it is going.
@@ -40,6 +44,10 @@ const (
 
 // CleanupCancelled is the error recorded for a run stopped by its context.
 const CleanupCancelled = "cancelled"
+
+// CleanupAbandoned is the error recorded for a run whose process died in
+// it; its finished_at is its last committed chunk.
+const CleanupAbandoned = "abandoned: the process stopped mid-run"
 
 // CleanupOptions shape one cleanup. The zero value of each field has a
 // sensible default.
@@ -67,7 +75,7 @@ type CleanupOptions struct {
 
 // CleanupChunk is one committed delete.
 type CleanupChunk struct {
-	Table string // "sessions" or "session_events"
+	Table string // "sessions", "session_events" or "login_failures"
 	Rows  int
 	Size  int // the limit it ran with
 	Took  time.Duration
@@ -80,13 +88,14 @@ type CleanupResult struct {
 	RunID        int64
 	Deleted      int
 	EventsPruned int
+	CountsPruned int // sign-in throttle counts whose window ended
 	Chunks       int
 	Skipped      bool // another instance holds the cleanup lock
 	Took         time.Duration
 }
 
 // Cleanup deletes sessions expired at now (expires_at ≤ now) and prunes
-// old audit events, in chunks: each chunk is one short statement (its own
+// old audit events and ended sign-in throttle windows, in chunks: each chunk is one short statement (its own
 // transaction), sized to take about opt.Target, with a pause after it
 // eight times as long as the chunk, so requests get the CPU and the SQLite
 // writer.
@@ -135,38 +144,48 @@ func Cleanup(ctx context.Context, db *DB, now time.Time, opt CleanupOptions) (re
 
 func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt CleanupOptions) (CleanupResult, error) {
 	var res CleanupResult
-	run := &CleanupRun{Trigger: opt.Trigger, StartedAt: now.UTC()}
+	if _, err := markAbandoned(ctx, x, db, now); err != nil {
+		return res, err
+	}
+	started := time.Now()
+	clock := func() time.Time {
+		if opt.Clock != nil {
+			return opt.Clock().UTC()
+		}
+		return now.UTC().Add(time.Since(started))
+	}
+	startedAt := now.UTC()
+	run := &CleanupRun{Trigger: opt.Trigger, StartedAt: startedAt, ProgressAt: &startedAt}
 	if _, err := x.NewInsert().Model(run).Exec(ctx); err != nil {
 		return res, Wrap(err, "record cleanup run")
 	}
 	res.RunID = run.ID
-	started := time.Now()
 
 	p := newPacer(opt, db.Kind)
 	var err error
-	res.Deleted, err = p.drain(ctx, "sessions", func(ctx context.Context, limit int) (int, error) {
-		if db.Kind == SQLite {
-			return DeleteExpiredBatch(ctx, db, now, limit) // x is the writer pool
-		}
-		return deleteExpiredBatchOn(ctx, x, db, now, limit)
-	})
+	res.Deleted, err = p.drain(ctx, "sessions", run.committing(x, db, clock, true, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
+		return deleteExpiredBatchOn(ctx, tx, db, now, limit)
+	}))
 	if err == nil && opt.Retention > 0 {
 		cutoff := now.Add(-opt.Retention)
 		p.size = opt.BatchSize
-		res.EventsPruned, err = p.drain(ctx, "session_events", func(ctx context.Context, limit int) (int, error) {
-			return pruneEventsBatch(ctx, x, db, cutoff, limit)
-		})
+		res.EventsPruned, err = p.drain(ctx, "session_events", run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
+			return pruneEventsBatch(ctx, tx, db, cutoff, limit)
+		}))
+	}
+	if err == nil {
+		p.size = opt.BatchSize
+		res.CountsPruned, err = p.drain(ctx, "login_failures", run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
+			return pruneLoginFailuresBatch(ctx, tx, db, now.Add(-LoginWindow), limit)
+		}))
 	}
 	res.Chunks = p.chunks
 
 	// Record the outcome even when ctx is cancelled: the run happened.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	finished := now.UTC().Add(time.Since(started))
-	if opt.Clock != nil {
-		finished = opt.Clock().UTC()
-	}
-	run.FinishedAt, run.Deleted = &finished, int64(res.Deleted)
+	finished := clock()
+	run.FinishedAt, run.Deleted, run.ProgressAt = &finished, int64(res.Deleted), &finished
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		run.Error = CleanupCancelled
@@ -177,7 +196,7 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 	if run.Error != "" {
 		detail += ", stopped: " + run.Error
 	}
-	if _, uerr := x.NewUpdate().Model(run).Column("finished_at", "deleted", "error").WherePK().Exec(wctx); uerr != nil {
+	if _, uerr := x.NewUpdate().Model(run).Column("finished_at", "deleted", "error", "progress_at").WherePK().Exec(wctx); uerr != nil {
 		err = errors.Join(err, Wrap(uerr, "record cleanup run"))
 	}
 	if eerr := RecordEvent(wctx, x, opt.Audit.event(EventCleanupRun, finished, 0, 0, detail)); eerr != nil {

@@ -28,6 +28,15 @@ func Each(t *testing.T, fn func(t *testing.T, db *models.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 }
 
+// EachURL runs fn as a subtest on SQLite and on PostgreSQL with a fresh,
+// empty database's URL, for tests that open it more than once (two
+// instances, a restart) or hand it to another process.
+func EachURL(t *testing.T, fn func(t *testing.T, url string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { fn(t, PostgresURL(t)) })
+}
+
 // SQLite opens a migrated database in a temp file.
 func SQLite(t testing.TB) *models.DB {
 	t.Helper()

@@ -290,7 +290,10 @@ func TestAdminSessions_JSONShapes_FieldByField(t *testing.T) {
 		if _, ok := ex["signInFlags"].([]any); !ok || ex["country"] != "" || ex["city"] != "" {
 			t.Errorf("country %v city %v signInFlags %v: want \"\", \"\" (no GEOIP_DB) and a list", ex["country"], ex["city"], ex["signInFlags"])
 		}
-		if len(ex) != 16 {
+		if ex["provider"] != nil {
+			t.Errorf("provider %v, want null for a password sign-in", ex["provider"])
+		}
+		if len(ex) != 17 {
 			t.Errorf("session has %d fields: %v", len(ex), ex)
 		}
 		var st map[string]any

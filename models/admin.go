@@ -82,8 +82,8 @@ type SessionList struct {
 	Total    int       // matching rows (PostgreSQL planner estimate when unfiltered and large)
 	// TotalIsEstimate: Total is the planner's estimate, not a count.
 	TotalIsEstimate bool
-	Next     *SessionCursor
-	Prev     *SessionCursor
+	Next            *SessionCursor
+	Prev            *SessionCursor
 }
 
 // estimateAbove is the table size from which the unfiltered total comes

@@ -54,6 +54,9 @@ type Server struct {
 	// Content-Security-Policy that lets forms reach their sign-in pages.
 	providers []provider
 	csp       atomic.Pointer[string]
+	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
+	// /auth/verify admits any session. SIGHUP swaps in a new set.
+	rules atomic.Pointer[accessRules]
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -98,6 +101,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
 		resetLimit: newResetLimit(db, opts.Now),
+	}
+	if cfg.AccessRules != "" {
+		rules, err := loadAccessRules(cfg.AccessRules)
+		if err != nil {
+			return nil, err
+		}
+		s.rules.Store(rules)
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)

@@ -81,13 +81,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		MaxAge: cfg.SessionMaxAge, UpdateAge: cfg.SessionUpdateAge,
 		AbsoluteLifetime: cfg.SessionAbsolute, TouchInterval: cfg.SessionTouchInterval,
 	}
-	// The cache hangs off the DB so that every revocation in models (the
-	// session manager and the user functions alike) drops from it.
-	db.SetSessionCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
 	if err != nil {
 		return nil, err
 	}
+	sessions.SetCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	if cfg.SessionCookieName != "" { // taking over another system's cookie: its imported sessions too
 		sessions.AcceptImportedTokens()
 	}
@@ -205,7 +203,7 @@ func (s *Server) recoverer() fiber.Handler {
 // serve runs the HTTP server until ctx ends, then drains it. On
 // PostgreSQL it also listens for other instances' revocations while it runs.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.db, func(err error) {
+	revocations := models.ListenRevocations(s.sessions, func(err error) {
 		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
 	})
 	defer revocations.Close()

@@ -36,6 +36,7 @@ type Config struct {
 	LogLevel               slog.Level
 	LogFormat              string
 	TrustedProxies         []string
+	AccessRules            string // the YAML rules file for forward-auth; "" for none
 	MetricsToken           string
 	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
 	MailFrom               string
@@ -130,6 +131,7 @@ var settingNames = []string{
 	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB",
 	"OIDC_PROVIDERS", "OIDC_LINK_BY_EMAIL", "OIDC_ALLOWED_DOMAINS", "SIGNUP",
 	"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "GITHUB_URL", "GITHUB_API_URL", "SESSION_COOKIE_NAME",
+	"ACCESS_RULES",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
@@ -241,6 +243,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			}
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
+	}
+	// Rules judge the URL a proxy asks about, believed only from a trusted
+	// proxy: without one every rule would see nothing to judge.
+	if c.AccessRules = get("ACCESS_RULES", ""); c.AccessRules != "" && len(c.TrustedProxies) == 0 {
+		errs = append(errs, errors.New("ACCESS_RULES needs TRUSTED_PROXIES: the URL a proxy asks about is believed only from the addresses it names"))
 	}
 	c.GeoIPDB = get("GEOIP_DB", "")
 	c.MailFrom = get("MAIL_FROM", "")

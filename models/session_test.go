@@ -134,8 +134,7 @@ func TestUpdateSession_LiveSession_SetsExpiry_AuditsAndDropsTheCachedSession(t *
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		clock := testdb.NewClock()
-		db.SetSessionCache(models.NewSessionCache(time.Hour, 100))
-		m := newManager(t, db, testPolicy, clock)
+		m, _ := cachedManager(t, db, testPolicy, clock)
 		u := testdb.CreateUser(t, db, "upd@example.com", models.RoleUser)
 		tok, s := createSession(t, m, u.ID, clock.Now().Add(testPolicy.MaxAge))
 		if _, err := m.Authenticate(ctx, tok, theClient); err != nil { // now cached

@@ -190,7 +190,7 @@ func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p processCollector) Collect(ch chan<- prometheus.Metric) {
-	cache := p.s.db.SessionCache()
+	cache := p.s.sessions.Cache()
 	hits, misses := cache.Counts()
 	m := p.s.sessions
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")

@@ -102,7 +102,7 @@ func (s *Server) routes() {
 	a.Post("/account/reauth/provider/:name", requireUser, s.handleReauthProvider)
 
 	// Admins only: every route and fragment under /admin.
-	admin := a.Group("/admin", requireAdmin, s.forgetFigures)
+	admin := a.Group("/admin", requireAdmin, s.forgetFigures, s.logAdminActions)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
 	// Sessions and users (issue 3).

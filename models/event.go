@@ -14,6 +14,7 @@ const (
 	EventSessionExtended  = "session.extended"
 	EventSessionSignedOut = "session.signed_out"
 	EventSessionRevoked   = "session.revoked"
+	EventSessionUpdated   = "session.updated"
 	EventUserForceLogout  = "user.force_logout"
 	EventUserRevokeOthers = "user.revoke_others"
 	EventUserCreated      = "user.created"

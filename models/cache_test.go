@@ -132,10 +132,9 @@ var sessionWrite = regexp.MustCompile(`NewDelete\(\)\.Model\((\(\*Session\)\(nil
 // from the cache, or be listed here with the reason it need not.
 func TestRevokingFunctions_AllCallTheCacheHook(t *testing.T) {
 	exempt := map[string]string{
-		"deleteUserSessions":   "a helper; every caller drops the user",
-		"setPasswordTx":        "a helper; every caller runs it in db.revoking and drops the user",
-		"DeleteExpiredBatch":   "removes only expired sessions, which the cache refuses by their own expiry",
-		"deleteExpiredBatchOn": "DeleteExpiredBatch on a given connection (the cleanup's locked one)",
+		"deleteUserSessions": "a helper; every caller drops the user",
+		"setPasswordTx":      "a helper; every caller runs it in db.revoking and drops the user",
+		"deleteExpiredChunk": "removes only expired sessions, which the cache refuses by their own expiry",
 	}
 	files, _ := filepath.Glob("*.go")
 	fset := token.NewFileSet()

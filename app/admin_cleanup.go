@@ -103,7 +103,11 @@ func (s *Server) startCleanup(c *fiber.Ctx) (models.CleanupResult, bool, error) 
 	if wantsJSON(c) {
 		wait = cleanupWaitJSON
 	}
-	return s.cleanup.Start(s.jobs, models.TriggerAdmin, s.audit(c), wait)
+	res, done, err := s.cleanup.Start(s.jobs, models.TriggerAdmin, s.audit(c), wait)
+	if err == nil {
+		s.logAdmin(c, "admin ran cleanup", "run_id", res.RunID, "finished", done, "sessions_deleted", res.Deleted, "skipped", res.Skipped)
+	}
+	return res, done, err
 }
 
 // cleanupJSON answers a script with body once the run ended, or 202 and

@@ -55,6 +55,9 @@ type Server struct {
 	// Content-Security-Policy that lets forms reach their sign-in pages.
 	providers []provider
 	csp       atomic.Pointer[string]
+	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
+	// /auth/verify admits any session. SIGHUP swaps in a new set.
+	rules atomic.Pointer[accessRules]
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -77,13 +80,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		MaxAge: cfg.SessionMaxAge, UpdateAge: cfg.SessionUpdateAge,
 		AbsoluteLifetime: cfg.SessionAbsolute, TouchInterval: cfg.SessionTouchInterval,
 	}
-	// The cache hangs off the DB so that every revocation in models (the
-	// session manager and the user functions alike) drops from it.
-	db.SetSessionCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
 	if err != nil {
 		return nil, err
 	}
+	sessions.SetCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	if cfg.SessionCookieName != "" { // taking over another system's cookie: its imported sessions too
 		sessions.AcceptImportedTokens()
 	}
@@ -97,6 +98,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
 		resetLimit: newResetLimit(db, opts.Now),
+	}
+	if cfg.AccessRules != "" {
+		rules, err := loadAccessRules(cfg.AccessRules)
+		if err != nil {
+			return nil, err
+		}
+		s.rules.Store(rules)
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
@@ -196,7 +204,7 @@ func (s *Server) recoverer() fiber.Handler {
 // serve runs the HTTP server until ctx ends, then drains it. On
 // PostgreSQL it also listens for other instances' revocations while it runs.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.db, func(err error) {
+	revocations := models.ListenRevocations(s.sessions, func(err error) {
 		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
 	})
 	defer revocations.Close()

@@ -182,7 +182,7 @@ func TestAuthz_Matrix_EveryAdminRouteAndFragment_RefusesAllButAdmins(t *testing.
 		expSess, _ := a.srv.Sessions().GetSession(context.Background(), expiredC.cookie())
 		_, _ = db.NewUpdate().Model((*models.Session)(nil)).Set("expires_at = ?", db.T(a.clock.Now().Add(-time.Minute))).
 			Where("id = ?", expSess.ID).Exec(context.Background())
-		a.srv.db.SessionCache().Flush() // a direct DB change is otherwise seen within SESSION_CACHE_TTL
+		a.srv.sessions.Cache().Flush() // a direct DB change is otherwise seen within SESSION_CACHE_TTL
 		anon := a.client()
 		anon.page("/login")
 

@@ -121,7 +121,7 @@ func (d *fakeDriver) counts() (opened, closed int) {
 // never looks a session up), keeps it, and Close closes what was opened.
 func TestSQLiteLookup_OpensConnectionsOnFirstUse(t *testing.T) {
 	d := &fakeDriver{}
-	l := newSQLiteLookup(d, "", 4)
+	l := newSQLiteConns(d, "", 4)
 	if o, _ := d.counts(); o != 0 {
 		t.Fatalf("opened %d connections before any lookup", o)
 	}
@@ -147,7 +147,7 @@ func TestSQLiteLookup_OpensConnectionsOnFirstUse(t *testing.T) {
 // one, so the request is answered instead of failing with 503.
 func TestSQLiteLookup_BadConnection_IsReplaced(t *testing.T) {
 	d := &fakeDriver{}
-	l := newSQLiteLookup(d, "", 1)
+	l := newSQLiteConns(d, "", 1)
 	defer l.Close()
 	var s Session
 	var u User

@@ -172,23 +172,29 @@ func (c *Cleanup) run(ctx context.Context, trigger string, by models.Audit, bega
 	return res, err
 }
 
-// drain deletes each kind of row in turn, in paced chunks.
+// drain deletes each step's rows in turn, in paced chunks.
 func (c *Cleanup) drain(ctx context.Context, x bun.IDB, run *models.CleanupRun, now time.Time) (models.CleanupResult, error) {
 	var res models.CleanupResult
 	p := newPacer(c.DB.Kind, c.BatchSize, c.Target, c.OnChunk)
-	step := func(dst *int, what string, cutoff time.Time) error {
-		n, err := p.drain(ctx, what, func(ctx context.Context, limit int) (int, error) {
-			return run.Chunk(ctx, x, c.DB, what, cutoff, c.now(), limit)
+	var err error
+	for _, st := range models.CleanupSteps(now, c.Retention) {
+		var n int
+		n, err = p.drain(ctx, st.Table, func(ctx context.Context, limit int) (int, error) {
+			return run.Chunk(ctx, x, c.DB, st, c.now(), limit)
 		})
-		*dst = n
-		return err
-	}
-	err := step(&res.Deleted, models.ExpiredSessions, now)
-	if err == nil && c.Retention > 0 {
-		err = step(&res.EventsPruned, models.OldEvents, now.Add(-c.Retention))
-	}
-	if err == nil {
-		err = step(&res.CountsPruned, models.EndedLoginWindows, now.Add(-models.LoginWindow))
+		switch st.Table {
+		case "sessions":
+			res.Deleted = n
+		case "session_events":
+			res.EventsPruned = n
+		case "login_failures":
+			res.CountsPruned = n
+		default:
+			res.OtherPruned += n
+		}
+		if err != nil {
+			break
+		}
 	}
 	res.Chunks = p.chunks
 	return res, err

@@ -10,7 +10,7 @@ import (
 
 // CleanupChunk is one committed delete of a cleanup.
 type CleanupChunk struct {
-	Table string // models.ExpiredSessions, OldEvents or EndedLoginWindows
+	Table string // what it deleted from: sessions, session_events, …
 	Rows  int
 	Size  int // the limit it ran with
 	Took  time.Duration

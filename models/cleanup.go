@@ -1,10 +1,12 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -62,18 +64,60 @@ type CleanupResult struct {
 	Deleted      int
 	EventsPruned int
 	CountsPruned int // sign-in throttle counts whose window ended
+	OtherPruned  int // old cleanup runs and deliveries, expired links (see CleanupSteps)
 	Chunks       int
 	Skipped      bool // another run holds the cleanup lock
 	Took         time.Duration
 }
 
-// What a cleanup deletes, each in chunks of its own; the names are the
-// tables.
-const (
-	ExpiredSessions   = "sessions"       // expires_at at or before the cutoff
-	OldEvents         = "session_events" // audit events before the cutoff
-	EndedLoginWindows = "login_failures" // sign-in throttle windows started before the cutoff
-)
+// CleanupStep is one kind of row a cleanup deletes, in chunks of its own.
+type CleanupStep struct {
+	Table string // where the rows are: sessions, session_events, …
+	// column < cutoff (<= for sessions, whose expiry at now is past) and
+	// where pick the rows, oldest first.
+	column, where string
+	cutoff        time.Time
+	inclusive     bool
+	key           string // the rows' key: id, or login_failures' two columns
+}
+
+// CleanupSteps are what a run at now deletes, in order: sessions expired
+// at now; audit events, cleanup runs and finished deliveries older than
+// retention (0 keeps them); links past their expiry, which no one can use;
+// sign-in throttle windows that ended.
+func CleanupSteps(now time.Time, retention time.Duration) []CleanupStep {
+	steps := []CleanupStep{{Table: "sessions", column: "expires_at", cutoff: now, inclusive: true}}
+	old := now.Add(-retention)
+	if retention > 0 {
+		steps = append(steps, CleanupStep{Table: "session_events", column: "at", cutoff: old})
+	}
+	steps = append(steps, CleanupStep{Table: "user_tokens", column: "expires_at", cutoff: now})
+	if retention > 0 {
+		steps = append(steps,
+			CleanupStep{Table: "cleanup_runs", column: "started_at", where: "finished_at IS NOT NULL", cutoff: old},
+			CleanupStep{Table: "deliveries", column: "created_at", where: "status IN ('sent', 'logged', 'skipped', 'failed')", cutoff: old})
+	}
+	return append(steps, CleanupStep{Table: "login_failures", column: "window_start", cutoff: now.Add(-LoginWindow), key: "(scope, subject)"})
+}
+
+// deleteChunk deletes at most limit of the step's rows, oldest first.
+func (st CleanupStep) deleteChunk(ctx context.Context, x bun.IDB, db *DB, limit int) (int, error) {
+	key, op := cmp.Or(st.key, "id"), " < ?"
+	if st.inclusive {
+		op = " <= ?"
+	}
+	sub := x.NewSelect().Table(st.Table).ColumnExpr(strings.Trim(key, "()")).
+		Where(st.column+op, db.T(st.cutoff)).OrderExpr(st.column).Limit(int64(limit))
+	if st.where != "" {
+		sub = sub.Where(st.where)
+	}
+	res, err := x.NewDelete().TableExpr(st.Table).Where(key+" IN (?)", sub).Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "clean up "+st.Table)
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "clean up "+st.Table)
+}
 
 // LockCleanup takes the cleanup lock and returns the connection every
 // statement of the run must use, and its release. On PostgreSQL that is a
@@ -128,29 +172,18 @@ func BeginCleanupRun(ctx context.Context, x bun.IDB, db *DB, trigger string, by 
 	return run, nil
 }
 
-// Chunk deletes at most limit rows of what (ExpiredSessions, OldEvents or
-// EndedLoginWindows) before cutoff, in one transaction with the run's
-// progress stamped at: the row then says what the run did up to its last
-// committed chunk, even if the process is killed right after.
-func (r *CleanupRun) Chunk(ctx context.Context, x bun.IDB, db *DB, what string, cutoff, at time.Time, limit int) (int, error) {
+// Chunk deletes at most limit of the step's rows in one transaction with
+// the run's progress stamped at: the row then says what the run did up to
+// its last committed chunk, even if the process is killed right after.
+func (r *CleanupRun) Chunk(ctx context.Context, x bun.IDB, db *DB, st CleanupStep, at time.Time, limit int) (int, error) {
 	var n int
 	err := x.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		switch what {
-		case ExpiredSessions:
-			n, err = deleteExpiredChunk(ctx, tx, db, cutoff, limit)
-		case OldEvents:
-			n, err = pruneEventsChunk(ctx, tx, db, cutoff, limit)
-		case EndedLoginWindows:
-			n, err = pruneLoginFailuresBatch(ctx, tx, db, cutoff, limit)
-		default:
-			err = fmt.Errorf("cleanup: nothing called %q to delete", what)
-		}
-		if err != nil || n == 0 {
+		if n, err = st.deleteChunk(ctx, tx, db, limit); err != nil || n == 0 {
 			return err
 		}
 		q := tx.NewUpdate().Table("cleanup_runs").Set("progress_at = ?", db.T(at)).Where("id = ?", r.ID)
-		if what == ExpiredSessions {
+		if st.Table == "sessions" {
 			q = q.Set("deleted = deleted + ?", n)
 		}
 		_, err = q.Exec(ctx)
@@ -206,28 +239,6 @@ func MarkAbandonedCleanups(ctx context.Context, x bun.IDB, db *DB, now time.Time
 	}
 	n, err := res.RowsAffected()
 	return int(n), Wrap(err, "mark abandoned cleanup runs")
-}
-
-func deleteExpiredChunk(ctx context.Context, x bun.IDB, db *DB, now time.Time, limit int) (int, error) {
-	sub := x.NewSelect().Model((*Session)(nil)).Column("id").
-		Where("expires_at <= ?", db.T(now)).OrderExpr("expires_at").Limit(int64(limit))
-	res, err := x.NewDelete().Model((*Session)(nil)).Where("id IN (?)", sub).Exec(ctx)
-	if err != nil {
-		return 0, Wrap(err, "delete expired sessions")
-	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "delete expired sessions")
-}
-
-func pruneEventsChunk(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time, limit int) (int, error) {
-	sub := x.NewSelect().Model((*Event)(nil)).Column("id").
-		Where("at < ?", db.T(cutoff)).OrderExpr("at").Limit(int64(limit))
-	res, err := x.NewDelete().Model((*Event)(nil)).Where("id IN (?)", sub).Exec(ctx)
-	if err != nil {
-		return 0, Wrap(err, "prune audit events")
-	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "prune audit events")
 }
 
 // CountExpired counts sessions expired at now: what a cleanup would delete.

@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	admin.Get("/users", s.handleAdminUsersList)
 	admin.Post("/users", s.handleAdminUsersCreate)
 	admin.Post("/users/:id/role", s.requireStepUp, s.handleAdminUsersRole)
+	admin.Post("/users/:id/groups", s.requireStepUp, s.handleAdminUsersGroups)
 	admin.Post("/users/:id/logout", s.requireStepUp, s.handleAdminUsersLogout)
 	admin.Post("/users/:id/reset-2fa", s.requireStepUp, s.handleAdminUsersReset2FA)
 	admin.Delete("/users/:id", s.requireStepUp, s.handleAdminUsersDelete)

@@ -12,7 +12,7 @@ import (
 var EventKinds = []string{
 	EventSessionCreated, EventSessionExtended, EventSessionSignedOut, EventSessionRevoked,
 	EventUserForceLogout, EventUserRevokeOthers, EventUserCreated, EventUserDeleted,
-	EventUserRoleChanged, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
+	EventUserRoleChanged, EventUserGroupsChanged, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
 }
 
 // ValidEventKind reports whether kind is one the audit trail knows.

@@ -41,15 +41,17 @@ type Server struct {
 	proxyWarn proxyWarning
 	// resetLimit counts password-reset requests per address and per IP.
 	resetLimit *throttle
-	setup      setupGate
-	metrics    *metrics
-	jobs       *jobs.Scheduler
-	queue      *jobs.Queue
-	insights   memo[*models.Insights]
-	figures    figures
-	mail       *mailTemplates
-	geo        *geoIP             // nil without GEOIP_DB (or when it is broken)
-	webauthn   *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
+	// passkeyLimit counts passwordless passkey sign-ins started per IP.
+	passkeyLimit *throttle
+	setup        setupGate
+	metrics      *metrics
+	jobs         *jobs.Scheduler
+	queue        *jobs.Queue
+	insights     memo[*models.Insights]
+	figures      figures
+	mail         *mailTemplates
+	geo          *geoIP             // nil without GEOIP_DB (or when it is broken)
+	webauthn     *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 	// providers are the sign-in providers (OpenID Connect, GitHub), csp the
 	// Content-Security-Policy that lets forms reach their sign-in pages.
 	providers []provider
@@ -98,7 +100,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
-		resetLimit: newResetLimit(db, opts.Now),
+		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
 	}
 	if cfg.AccessRules != "" {
 		rules, err := loadAccessRules(cfg.AccessRules)

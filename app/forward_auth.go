@@ -154,18 +154,14 @@ func emptyAnswer(c *fiber.Ctx, status int) error {
 }
 
 // verifyRefused answers a visitor without a valid session: 401 for nginx
-// and non-browsers, a redirect to sign-in (and back) for browsers.
+// and non-browsers (JSON {error}), a redirect to sign-in (and back) for browsers.
 func (s *Server) verifyRefused(c *fiber.Ctx, nginx bool) error {
 	original := forwardedURL(c)
 	if nginx {
 		return emptyAnswer(c, fiber.StatusUnauthorized)
 	}
 	if original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
-		if wantsJSON(c) {
-			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
-		}
-		c.Type("txt", "utf-8")
-		return c.Status(fiber.StatusUnauthorized).SendString(errUnauthenticated.Message)
+		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
 	}
 	return c.Redirect(s.loginURL(original), fiber.StatusFound)
 }

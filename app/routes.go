@@ -61,6 +61,10 @@ func (s *Server) routes() {
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)
 
+	// Native and CLI clients: sign in for a session token, sign out.
+	a.Post("/api/sessions", s.handleAPISessionCreate)
+	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
+
 	// Forward-auth for reverse proxies (issue 9).
 	a.Get("/auth/verify", s.handleAuthVerify)
 

@@ -46,6 +46,7 @@ type Server struct {
 	setup        setupGate
 	metrics      *metrics
 	jobs         *jobs.Scheduler
+	cleanup      *jobs.Cleanup
 	queue        *jobs.Queue
 	insights     memo[*models.Insights]
 	figures      figures
@@ -62,8 +63,6 @@ type Server struct {
 
 	// reloaders apply what a SIGHUP may change (see Reload).
 	reloaders []reloader
-
-	beforeCleanup func(trigger string) // test seam, see Options
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -120,7 +119,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s.providers = newProviders(&s.cfg, sessions.Now, s.refreshCSP)
 	s.refreshCSP()
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(db, sessions, logger)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}
@@ -145,8 +144,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		ReadBufferSize:        16 * 1024,
 	})
 	s.jobs = jobs.New(logger)
-	s.beforeCleanup = opts.BeforeCleanup
-	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+	s.cleanup = cleanupJob(cfg, db, logger, sessions.Now)
+	s.cleanup.Before = opts.BeforeCleanup
+	sessions.Cleaner = s.cleanup
+	if err := s.jobs.Add(jobs.CleanupJob, cfg.CleanupSchedule, s.cleanup.Scheduled); err != nil {
 		return nil, err
 	}
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
@@ -171,7 +172,7 @@ func (s *Server) refuseUnknownMethods() {
 			inner(ctx)
 			return
 		}
-		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		ctx.Response.Header.Set(fiber.HeaderAllow, allow)
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.Error("method not allowed", fiber.StatusMethodNotAllowed)
 	}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 
@@ -49,36 +48,8 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 	email := models.NormalizeEmail(formValue(c, "email"))
 	password := formValue(c, "password")
 	next := formValue(c, "next")
-	switch {
-	case email == "" || password == "":
-		return s.loginFailed(c, fiber.StatusBadRequest, "email and password are required", email, next)
-	case len(password) > models.MaxPasswordBytes || len(email) > 254:
-		return s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
-	}
-	client := s.client(c)
-	ctx := c.UserContext()
-	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
-	if err != nil {
-		return err
-	}
-	if attempt.wait != "" {
-		c.Set(fiber.HeaderRetryAfter, attempt.wait)
-		return s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
-	}
-	user, err := s.checkCredentials(ctx, email, password)
-	switch {
-	case err == errBadCredentials:
-		s.recordFailedSignIn(c, email, user)
-		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
-	case err != nil:
-		s.notJudged(ctx, attempt)
-		if err == errBusy {
-			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
-			return s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
-		}
-		return err
-	}
-	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+	user, err := s.passwordStep(c, email, password, next)
+	if user == nil {
 		return err
 	}
 	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: next})
@@ -86,6 +57,44 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	return s.finishSignIn(c, r, next)
+}
+
+// passwordStep checks a password sign-in under the shared throttle: the
+// user, or nil once the refusal has been answered (or err).
+func (s *Server) passwordStep(c *fiber.Ctx, email, password, next string) (*models.User, error) {
+	switch {
+	case email == "" || password == "":
+		return nil, s.loginFailed(c, fiber.StatusBadRequest, "email and password are required", email, next)
+	case len(password) > models.MaxPasswordBytes || len(email) > 254:
+		return nil, s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
+	}
+	client := s.client(c)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
+	if err != nil {
+		return nil, err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
+		return nil, s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
+	}
+	user, err := s.checkCredentials(ctx, email, password)
+	switch {
+	case err == errBadCredentials:
+		s.recordFailedSignIn(c, email, user)
+		return nil, s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
+	case err != nil:
+		s.notJudged(ctx, attempt)
+		if err == errBusy {
+			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+			return nil, s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
+		}
+		return nil, err
+	}
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return nil, err
+	}
+	return user, nil
 }
 
 // checkCredentials verifies under the hashing limit; a user is returned
@@ -214,22 +223,6 @@ func hasControl(v string) bool {
 	return false
 }
 
-func (s *Server) client(c *fiber.Ctx) models.Client {
-	return models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-}
-
-// audit says who is acting, for the event a change records.
-func (s *Server) audit(c *fiber.Ctx) models.Audit {
-	a := models.Audit{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-	if sess := currentSession(c); sess != nil {
-		a.ActorID = sess.UserID
-	}
-	if tok := apiToken(c); tok != nil {
-		a.ActorTokenID = tok.ID
-	}
-	return a
-}
-
 // apiUser is DESIGN.md's user shape in JSON answers. A struct, not a map:
 // it encodes in a fraction of the time, and /api/me runs it per request.
 type apiUser struct {
@@ -242,12 +235,3 @@ type apiUser struct {
 func userJSON(u *models.User) apiUser {
 	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
 }
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

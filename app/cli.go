@@ -176,7 +176,7 @@ func runServe(ctx context.Context, env Env) error {
 // more, the queue finishes the deliveries under way. It returns when all
 // are done, before the caller closes the database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	s.markAbandonedCleanups(ctx)
+	s.cleanup.MarkAbandoned(ctx)
 	if err := s.queue.Start(ctx); err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s.providers = newProviders(&s.cfg, sessions.Now, s.refreshCSP)
 	s.refreshCSP()
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(db, sessions, logger)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (s *Server) refuseUnknownMethods() {
 			inner(ctx)
 			return
 		}
-		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		ctx.Response.Header.Set(fiber.HeaderAllow, allow)
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.Error("method not allowed", fiber.StatusMethodNotAllowed)
 	}

@@ -179,6 +179,9 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 			return pruneLoginFailuresBatch(ctx, tx, db, now.Add(-LoginWindow), limit)
 		}))
 	}
+	if err == nil {
+		err = pruneRevocations(ctx, x, db, now.Add(-RevocationRetention))
+	}
 	res.Chunks = p.chunks
 
 	// Record the outcome even when ctx is cancelled: the run happened.

@@ -49,6 +49,7 @@ func (s *Server) handleCleanupRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.logAdmin(c, "admin ran cleanup", "sessions_deleted", res.Deleted, "skipped", res.Skipped)
 	msg := fmt.Sprintf("Deleted %d expired session(s).", res.Deleted)
 	if res.Skipped {
 		msg = "Skipped: another instance is running cleanup right now."

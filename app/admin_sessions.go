@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/url"
 	"time"
 
@@ -90,7 +91,9 @@ func (s *Server) handleAdminSessionStats(c *fiber.Ctx) error {
 }
 
 // handleAdminSessionDelete ends sessions by raw sessionToken, by id, or all
-// of a user's by userId (the seed's DELETE), answering {deleted: n}.
+// of a user's by userId (the seed's DELETE), answering {deleted: n}. A
+// token no session has and a user who does not exist are 404, like an
+// unknown id: {deleted: 0} would tell a script its delete did nothing.
 func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 	in, err := readMutation(c)
 	if err != nil {
@@ -104,6 +107,10 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 	case in.SessionToken != "":
 		self = models.HashToken(in.SessionToken) == me.TokenHash
 		n, err = s.sessions.RevokeToken(ctx, in.SessionToken, a)
+		if errors.Is(err, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "sessionToken: no session has this token (it takes the raw token; the list shows only a prefix of its hash, so delete by id)")
+		}
+		s.logAdmin(c, "admin revoked session by token", "sessions_ended", n)
 	case in.ID != "":
 		id, perr := positiveID("id", in.ID)
 		if perr != nil {
@@ -112,6 +119,7 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		self = id == me.ID
 		_, err = s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
 		n = 1
+		s.logAdmin(c, "admin revoked session", "session_id", id)
 	case in.UserID != "":
 		uid, perr := positiveID("userId", in.UserID)
 		if perr != nil {
@@ -119,7 +127,11 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		}
 		self = uid == me.UserID
 		n, err = s.sessions.DeleteUserSessions(ctx, uid, a)
+		if errors.Is(err, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "userId: no such user")
+		}
 		c.Append("HX-Trigger", "sessions-reload")
+		s.logAdmin(c, "admin forced logout", "user_id", uid, "sessions_ended", n)
 	default:
 		return badParam("sessionToken", "give sessionToken, id or userId")
 	}
@@ -138,6 +150,7 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	if _, err := s.sessions.DeleteSessionByID(c.UserContext(), id, models.EventSessionRevoked, s.audit(c)); err != nil {
 		return err
 	}
+	s.logAdmin(c, "admin revoked session", "session_id", id)
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 
@@ -155,6 +168,7 @@ func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.logAdmin(c, "admin ran cleanup", "sessions_deleted", n)
 	c.Append("HX-Trigger", "sessions-reload")
 	return s.afterDelete(c, n, false, "Cleaned up "+plural(n, "expired session"))
 }
@@ -208,7 +222,7 @@ func sessionListJSON(l *models.SessionList, q sessionQuery, now time.Time) fiber
 		out[i] = sessionJSON(&l.Sessions[i], now)
 	}
 	m := fiber.Map{
-		"sessions": out, "page": q.Page, "limit": q.Limit, "total": l.Total,
+		"sessions": out, "page": q.Page, "limit": q.Limit, "total": l.Total, "totalIsEstimate": l.TotalIsEstimate,
 		"totalPages": (l.Total + q.Limit - 1) / q.Limit,
 	}
 	if q.Cursor != nil {

@@ -178,8 +178,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		return s.usersFormError(c, status, form)
 	}
 	a := s.audit(c)
-	if err := models.RecordEvent(c.UserContext(), s.db, &models.Event{At: s.sessions.Now(), Kind: models.EventUserCreated,
-		UserID: &u.ID, ActorID: &a.ActorID, IP: a.IP, UserAgent: clip(a.UserAgent, 512), Detail: "role=" + u.Role}); err != nil {
+	if err := models.RecordEvent(c.UserContext(), s.db, a.Event(models.EventUserCreated, s.sessions.Now(), 0, u.ID, "role="+u.Role)); err != nil {
 		s.log.WarnContext(c.UserContext(), "record user created", "error", err)
 	}
 	s.logAdmin(c, "admin created user", "user_id", u.ID, "role", u.Role)

@@ -41,19 +41,24 @@ type Server struct {
 	proxyWarn proxyWarning
 	// resetLimit counts password-reset requests per address and per IP.
 	resetLimit *throttle
-	setup      setupGate
-	metrics    *metrics
-	jobs       *jobs.Scheduler
-	queue      *jobs.Queue
-	insights   memo[*models.Insights]
-	figures    figures
-	mail       *mailTemplates
-	geo        *geoIP             // nil without GEOIP_DB (or when it is broken)
-	webauthn   *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
+	// passkeyLimit counts passwordless passkey sign-ins started per IP.
+	passkeyLimit *throttle
+	setup        setupGate
+	metrics      *metrics
+	jobs         *jobs.Scheduler
+	queue        *jobs.Queue
+	insights     memo[*models.Insights]
+	figures      figures
+	mail         *mailTemplates
+	geo          *geoIP             // nil without GEOIP_DB (or when it is broken)
+	webauthn     *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 	// providers are the sign-in providers (OpenID Connect, GitHub), csp the
 	// Content-Security-Policy that lets forms reach their sign-in pages.
 	providers []provider
 	csp       atomic.Pointer[string]
+	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
+	// /auth/verify admits any session. SIGHUP swaps in a new set.
+	rules atomic.Pointer[accessRules]
 
 	beforeCleanup func(trigger string) // test seam, see Options
 }
@@ -95,7 +100,14 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
-		resetLimit: newResetLimit(db, opts.Now),
+		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
+	}
+	if cfg.AccessRules != "" {
+		rules, err := loadAccessRules(cfg.AccessRules)
+		if err != nil {
+			return nil, err
+		}
+		s.rules.Store(rules)
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)

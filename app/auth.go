@@ -224,6 +224,9 @@ func (s *Server) audit(c *fiber.Ctx) models.Audit {
 	if sess := currentSession(c); sess != nil {
 		a.ActorID = sess.UserID
 	}
+	if tok := apiToken(c); tok != nil {
+		a.ActorTokenID = tok.ID
+	}
 	return a
 }
 

@@ -39,6 +39,9 @@ commands:
   users disable|enable --email E
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
+  tokens create --email E --name N --scopes a,b [--expires 30d]  (prints the secret once)
+  tokens list
+  tokens revoke --id N
   seed --users N --sessions M [--expired-ratio R]
   import authjs --from postgres://… [--sessions] [--dry-run]
   version
@@ -79,6 +82,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "sessions":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
+		})
+
+	case "tokens":
+		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			return runTokens(ctx, env, db, args)
 		})
 
 	case "import":

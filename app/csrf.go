@@ -53,6 +53,9 @@ func (s *Server) checkCSRF(c *fiber.Ctx) error {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		return c.Next()
 	}
+	if viaBearer(c) {
+		return c.Next() // no cookie was used, so there is nothing to forge
+	}
 	if c.Get("Sec-Fetch-Site") == "cross-site" {
 		return fiber.NewError(fiber.StatusForbidden, "cross-site request refused")
 	}

@@ -62,7 +62,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
 	}
 	switch {
-	case wantsJSON(c):
+	case wantsJSONError(c):
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	case status == fiber.StatusUnauthorized && isHTMX(c):
 		c.Set("HX-Redirect", "/login")

@@ -71,6 +71,9 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 		// to send to the sign-in page, it needs the 401 itself.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		if wantsJSON(c) {
+			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "metrics: bearer token required"})
+		}
 		return c.Status(fiber.StatusUnauthorized).SendString("metrics: bearer token required\n")
 	}
 	return s.metrics.handler(c)

@@ -75,7 +75,7 @@ type CleanupOptions struct {
 
 // CleanupChunk is one committed delete.
 type CleanupChunk struct {
-	Table string // "sessions", "session_events" or "login_failures"
+	Table string // "sessions", "session_events", a table of prunes, or "login_failures"
 	Rows  int
 	Size  int // the limit it ran with
 	Took  time.Duration
@@ -89,6 +89,7 @@ type CleanupResult struct {
 	Deleted      int
 	EventsPruned int
 	CountsPruned int // sign-in throttle counts whose window ended
+	OtherPruned  int // old cleanup runs and deliveries, expired links (see prunes)
 	Chunks       int
 	Skipped      bool // another instance holds the cleanup lock
 	Took         time.Duration
@@ -172,6 +173,17 @@ func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt Clean
 		res.EventsPruned, err = p.drain(ctx, "session_events", run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
 			return pruneEventsBatch(ctx, tx, db, cutoff, limit)
 		}))
+	}
+	for _, pr := range prunes(db, now, opt.Retention) {
+		if err != nil {
+			break
+		}
+		p.size = opt.BatchSize
+		var n int
+		n, err = p.drain(ctx, pr.table, run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
+			return pr.batch(ctx, tx, limit)
+		}))
+		res.OtherPruned += n
 	}
 	if err == nil {
 		p.size = opt.BatchSize
@@ -352,6 +364,42 @@ func pruneEventsBatch(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time, 
 	}
 	n, err := res.RowsAffected()
 	return int(n), Wrap(err, "prune audit events")
+}
+
+// prune is one more table a cleanup run keeps from growing for ever.
+type prune struct {
+	table, column, where string // rows where column < cutoff (and where), oldest first
+	cutoff               time.Time
+	db                   *DB
+}
+
+// prunes are the tables pruned beside sessions and audit events: cleanup
+// runs and mail deliveries kept as long as the audit trail
+// (AUDIT_RETENTION; 0 keeps them), and links past their expiry, which no
+// one can use.
+func prunes(db *DB, now time.Time, retention time.Duration) []prune {
+	out := []prune{{table: "user_tokens", column: "expires_at", cutoff: now, db: db}}
+	if retention > 0 {
+		cutoff := now.Add(-retention)
+		out = append(out,
+			prune{table: "cleanup_runs", column: "started_at", where: "finished_at IS NOT NULL", cutoff: cutoff, db: db},
+			prune{table: "deliveries", column: "created_at", where: "status IN ('sent', 'logged', 'skipped', 'failed')", cutoff: cutoff, db: db})
+	}
+	return out
+}
+
+// batch deletes at most limit of the prune's rows, oldest first.
+func (p prune) batch(ctx context.Context, x bun.IDB, limit int) (int, error) {
+	sub := x.NewSelect().Table(p.table).Column("id").Where(p.column+" < ?", p.db.T(p.cutoff)).OrderExpr(p.column).Limit(int64(limit))
+	if p.where != "" {
+		sub = sub.Where(p.where)
+	}
+	res, err := x.NewDelete().Table(p.table).Where("id IN (?)", sub).Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "prune "+p.table)
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "prune "+p.table)
 }
 
 // The lock key mixes CleanupLockKey with the schema, so deployments in

@@ -277,14 +277,28 @@ func (m *SessionManager) GetSession(ctx context.Context, token string) (*Session
 }
 
 // UpdateSession sets the expiry of token's session, only while it is still
-// live: a deleted or expired session is never brought back.
-func (m *SessionManager) UpdateSession(ctx context.Context, token string, expires time.Time) error {
-	res, err := m.db.NewUpdate().Model((*Session)(nil)).
-		Set("expires_at = ?", m.db.T(expires)).
-		Where("token_hash = ?", HashToken(token)).
-		Where("expires_at > ?", m.db.T(m.Now())).
-		Exec(ctx)
-	return affectedOne(res, err, "update session")
+// live: a deleted or expired session is never brought back. Like every
+// other change to a session it is audited (session.updated) and goes
+// through the revocation path, so no cache anywhere keeps the old expiry.
+func (m *SessionManager) UpdateSession(ctx context.Context, token string, expires time.Time, a Audit) error {
+	if !WellFormedToken(token) {
+		return Wrap(ErrNotFound, "update session")
+	}
+	now := m.Now()
+	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
+		var s Session
+		err := tx.NewUpdate().Model(&s).
+			Set("expires_at = ?", m.db.T(expires)).
+			Where("token_hash = ?", HashToken(token)).
+			Where("expires_at > ?", m.db.T(now)).
+			Returning("id, user_id").Scan(ctx)
+		if err != nil {
+			return nil, err
+		}
+		detail := "expires=" + expires.UTC().Format(time.RFC3339)
+		return []string{sessionMsg(s.ID)}, RecordEvent(ctx, tx, a.event(EventSessionUpdated, now, s.ID, s.UserID, detail))
+	})
+	return Wrap(err, "update session")
 }
 
 // DeleteSession deletes token's session (sign-out), recording the event.
@@ -294,12 +308,17 @@ func (m *SessionManager) DeleteSession(ctx context.Context, token string, a Audi
 }
 
 // RevokeToken deletes the session of a raw token on an admin's behalf (the
-// seed's DELETE with sessionToken); 0 when no session has that token.
+// seed's DELETE with sessionToken). A token no session has, malformed or
+// not, is ErrNotFound.
 func (m *SessionManager) RevokeToken(ctx context.Context, token string, a Audit) (int, error) {
-	if !WellFormedToken(token) {
-		return 0, nil
+	if !WellFormedToken(token) && !(m.importedTokens && ImportedTokenShape(token)) {
+		return 0, Wrap(ErrNotFound, "revoke session")
 	}
-	return m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionRevoked, a)
+	n, err := m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionRevoked, a)
+	if err == nil && n == 0 {
+		err = Wrap(ErrNotFound, "revoke session")
+	}
+	return n, err
 }
 
 // DeleteSessionByID deletes one session by id (admin or user revoke); an
@@ -360,7 +379,7 @@ func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, k
 }
 
 // DeleteUserSessions ends every session of a user (force logout) and
-// records one event with the count.
+// records one event with the count; an unknown user is ErrNotFound.
 func (m *SessionManager) DeleteUserSessions(ctx context.Context, userID int64, a Audit) (int, error) {
 	return m.DeleteUserSessionsExcept(ctx, userID, 0, EventUserForceLogout, a)
 }
@@ -370,7 +389,14 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 	n := 0
 	// The kept session is dropped from caches too; its next request reloads it.
 	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
-		var err error
+		// No user, no event: the audit trail names only people who exist.
+		exists, err := tx.NewSelect().Model((*User)(nil)).Where("id = ?", userID).Exists(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, ErrNotFound
+		}
 		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
 			return nil, err
 		}

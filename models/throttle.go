@@ -17,6 +17,7 @@ const (
 	ScopeIP      = "ip"       // subject: the client address
 	ScopeReset   = "reset"    // subject: an email; password-reset requests
 	ScopeResetIP = "reset-ip" // subject: the client address; password-reset requests
+	ScopePasskey = "passkey"  // subject: the client address; passwordless passkey sign-ins started
 )
 
 // LoginWindow is the throttle's fixed window: counts start again after it,

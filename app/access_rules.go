@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -212,10 +211,6 @@ func yamlStrings(n *yaml.Node) ([]*yaml.Node, int, bool) {
 	return nil, n.Line, false
 }
 
-// validGroup is the form of a group name: lower-case letters, digits and
-// . _ - (so a comma-separated Remote-Groups header stays unambiguous).
-var validGroup = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
 // add checks one list item and adds it to the rule; "" when it is fine.
 func (r *accessRule) add(field, v string) string {
 	switch field {
@@ -238,7 +233,7 @@ func (r *accessRule) add(field, v string) string {
 		}
 		r.Methods = append(r.Methods, m)
 	case "groups":
-		if !validGroup.MatchString(v) {
+		if !models.ValidGroupName(v) {
 			return fmt.Sprintf("groups: %q: want lower-case letters, digits, '.', '_' or '-'", v)
 		}
 		r.Groups = append(r.Groups, v)

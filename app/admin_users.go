@@ -26,12 +26,18 @@ type adminUser struct {
 	ExpiredSessions int       `json:"expiredSessions"`
 	TotalSessions   int       `json:"totalSessions"`
 	Disabled        bool      `json:"disabled"`
+	Groups          []string  `json:"groups"`
+	GroupsText      string    `json:"-"` // "dev, ops", for the form
 }
 
 func toAdminUser(u models.UserWithCounts) adminUser {
-	return adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
+	a := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
 		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
-		Disabled: u.Disabled()}
+		Disabled: u.Disabled(), Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", ")}
+	if a.Groups == nil {
+		a.Groups = []string{}
+	}
+	return a
 }
 
 // usersQuery is what the list shows: a search and a page of it.

@@ -46,6 +46,7 @@ type Server struct {
 	setup        setupGate
 	metrics      *metrics
 	jobs         *jobs.Scheduler
+	cleanup      *jobs.Cleanup
 	queue        *jobs.Queue
 	insights     memo[*models.Insights]
 	figures      figures
@@ -59,8 +60,6 @@ type Server struct {
 	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
 	// /auth/verify admits any session. SIGHUP swaps in a new set.
 	rules atomic.Pointer[accessRules]
-
-	beforeCleanup func(trigger string) // test seam, see Options
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -139,8 +138,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		ReadBufferSize:        16 * 1024,
 	})
 	s.jobs = jobs.New(logger)
-	s.beforeCleanup = opts.BeforeCleanup
-	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+	s.cleanup = cleanupJob(cfg, db, logger, sessions.Now)
+	s.cleanup.Before = opts.BeforeCleanup
+	sessions.Cleaner = s.cleanup
+	if err := s.jobs.Add(jobs.CleanupJob, cfg.CleanupSchedule, s.cleanup.Scheduled); err != nil {
 		return nil, err
 	}
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {

@@ -65,7 +65,7 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 		c.Set(headerRemoteUser, headerSafe(u.Email))
 		c.Set(headerRemoteName, headerSafe(u.Name))
 		c.Set(headerRemoteEmail, headerSafe(u.Email))
-		c.Set(headerRemoteGroups, headerSafe(u.Role))
+		c.Set(headerRemoteGroups, remoteGroups(u))
 	}
 	return emptyAnswer(c, fiber.StatusOK)
 }
@@ -219,6 +219,15 @@ func (s *Server) loginURL(original string) string {
 		login += "?next=" + url.QueryEscape(next)
 	}
 	return login
+}
+
+// remoteGroups is the Remote-Groups header: the role, then the groups
+// (whose names are already header-safe: see models.ValidGroupName).
+func remoteGroups(u *models.User) string {
+	if u.GroupNames == "" {
+		return headerSafe(u.Role)
+	}
+	return headerSafe(u.Role) + "," + u.GroupNames
 }
 
 // headerSafe drops control characters so a user's name can never split a

@@ -23,9 +23,12 @@ type routeCase struct {
 // csrfExempt are the state changes no browser makes: a provider's
 // back-channel logout is proved by its signed logout token instead
 // (TestBackchannelLogout_EndsMatchingSessions_RefusesBadTokens covers
-// its refusals).
+// its refusals). A native client's sign-in takes only JSON, which no
+// cross-site form can send, and sets no cookie
+// (TestAPISessions_ThrottledLikeTheForm covers its refusals).
 var csrfExempt = map[string]bool{
 	"POST /login/provider/:name/backchannel-logout": true,
+	"POST /api/sessions":                            true,
 }
 
 // mutatingRoutes lists every state-changing route the app registers, so a

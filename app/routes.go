@@ -61,6 +61,10 @@ func (s *Server) routes() {
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)
 
+	// Native and CLI clients: sign in for a session token, sign out.
+	a.Post("/api/sessions", s.handleAPISessionCreate)
+	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
+
 	// Forward-auth for reverse proxies (issue 9).
 	a.Get("/auth/verify", s.handleAuthVerify)
 
@@ -116,6 +120,7 @@ func (s *Server) routes() {
 	admin.Get("/users", s.handleAdminUsersList)
 	admin.Post("/users", s.handleAdminUsersCreate)
 	admin.Post("/users/:id/role", s.requireStepUp, s.handleAdminUsersRole)
+	admin.Post("/users/:id/groups", s.requireStepUp, s.handleAdminUsersGroups)
 	admin.Post("/users/:id/logout", s.requireStepUp, s.handleAdminUsersLogout)
 	admin.Post("/users/:id/reset-2fa", s.requireStepUp, s.handleAdminUsersReset2FA)
 	admin.Delete("/users/:id", s.requireStepUp, s.handleAdminUsersDelete)

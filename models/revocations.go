@@ -187,13 +187,3 @@ func (w *RevocationWatch) Close() error {
 	<-w.done
 	return w.listener.Close()
 }
-
-// pruneRevocations deletes the log rows older than cutoff, never the
-// newest: it marks where the log is, so an instance can tell "nothing new"
-// from "pruned past me" (checkPruned). The log is small (a row per
-// revocation), so one statement does.
-func pruneRevocations(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time) error {
-	newest := x.NewSelect().Model((*Revocation)(nil)).ColumnExpr("MAX(id)")
-	_, err := x.NewDelete().Model((*Revocation)(nil)).Where("at < ?", db.T(cutoff)).Where("id < (?)", newest).Exec(ctx)
-	return Wrap(err, "prune revocation log")
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -130,7 +131,7 @@ func TestRevocationLog_PrunedByCleanup_AndAResumedInstanceCatchesUp(t *testing.T
 
 		exec(t, other, "DELETE FROM sessions WHERE token_hash = ?", models.HashToken(gone))
 		exec(t, other, "UPDATE revocations SET at = ?", other.T(time.Now().Add(-time.Hour)))
-		if _, err := models.Cleanup(ctx, other, time.Now(), models.CleanupOptions{Trigger: "test"}); err != nil {
+		if _, err := (&jobs.Cleanup{DB: other, BatchSize: 1000}).Run(ctx, "test", models.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 		if n := countRows(t, other, "SELECT count(*) FROM revocations WHERE token_hash = ?", models.HashToken(gone)); n != 1 {
@@ -156,7 +157,7 @@ func TestRevocationLog_PrunedByCleanup_AndAResumedInstanceCatchesUp(t *testing.T
 		exec(t, other, "DELETE FROM sessions WHERE token_hash = ?", models.HashToken(later))
 		exec(t, other, "UPDATE users SET name = 'renamed' WHERE id = ?", us[0].ID) // a newer row, kept as the newest
 		exec(t, other, "UPDATE revocations SET at = ?", other.T(time.Now().Add(-48*time.Hour)))
-		if _, err := models.Cleanup(ctx, other, time.Now(), models.CleanupOptions{Trigger: "test"}); err != nil {
+		if _, err := (&jobs.Cleanup{DB: other, BatchSize: 1000}).Run(ctx, "test", models.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 		if n := countRows(t, other, "SELECT count(*) FROM revocations"); n != 1 {

@@ -31,12 +31,14 @@ type accessRules struct {
 	Default     string
 	DefaultLine int // 0: not written, signed_in
 	Rules       []*accessRule
+	limits      *rateLimits
 }
 
 // accessRule is one entry of rules:. Empty Hosts, Paths or Methods match
 // anything; Groups, Roles and Users (any one suffices) and MFA are what a
 // signed-in visitor must have once the rule matches.
 type accessRule struct {
+	index   int // in Rules: the rate limits' key
 	Line    int
 	Policy  string
 	Hosts   []pattern
@@ -119,6 +121,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 			for _, n := range val.Content {
 				r, rerrs := parseRule(n)
 				errs = append(errs, rerrs...)
+				r.index = len(rs.Rules)
 				rs.Rules = append(rs.Rules, r)
 			}
 		default:
@@ -128,6 +131,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	rs.limits = newRateLimits()
 	return rs, nil
 }
 

@@ -152,13 +152,6 @@ func (s *Server) cleanupView(c *fiber.Ctx, msg string) (cleanupView, error) {
 	return v, nil
 }
 
-func formatTook(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
-}
-
 type cleanupRunJSON struct {
 	models.CleanupRun
 	DurationMS *int64 `json:"durationMs"`

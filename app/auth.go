@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 
@@ -224,22 +223,6 @@ func hasControl(v string) bool {
 	return false
 }
 
-func (s *Server) client(c *fiber.Ctx) models.Client {
-	return models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-}
-
-// audit says who is acting, for the event a change records.
-func (s *Server) audit(c *fiber.Ctx) models.Audit {
-	a := models.Audit{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-	if sess := currentSession(c); sess != nil {
-		a.ActorID = sess.UserID
-	}
-	if tok := apiToken(c); tok != nil {
-		a.ActorTokenID = tok.ID
-	}
-	return a
-}
-
 // apiUser is DESIGN.md's user shape in JSON answers. A struct, not a map:
 // it encodes in a fraction of the time, and /api/me runs it per request.
 type apiUser struct {
@@ -252,12 +235,3 @@ type apiUser struct {
 func userJSON(u *models.User) apiUser {
 	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
 }
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

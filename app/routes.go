@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)
 	a.Post("/login", s.handleLogin)
+	a.Get("/logout", s.handleLogoutForm)
 	a.Post("/logout", s.handleLogout)
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)

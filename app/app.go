@@ -60,6 +60,9 @@ type Server struct {
 	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
 	// /auth/verify admits any session. SIGHUP swaps in a new set.
 	rules atomic.Pointer[accessRules]
+
+	// reloaders apply what a SIGHUP may change (see Reload).
+	reloaders []reloader
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -70,6 +73,9 @@ type Options struct {
 	// MailTLS is the TLS configuration for the mail server (tests trust
 	// their own server's certificate); the system's roots when nil.
 	MailTLS *tls.Config
+	// LogLevel is the logger's level, which a reload (SIGHUP) sets from
+	// LOG_LEVEL; nil keeps the logger's level as it is.
+	LogLevel *slog.LevelVar
 }
 
 // New builds a server on an open, migrated database.
@@ -147,6 +153,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
+	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel))
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil
@@ -203,11 +210,11 @@ func (s *Server) recoverer() fiber.Handler {
 	})
 }
 
-// serve runs the HTTP server until ctx ends, then drains it. On
-// PostgreSQL it also listens for other instances' revocations while it runs.
+// serve runs the HTTP server until ctx ends, then drains it. While it
+// runs, the session cache follows the revocation log.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.sessions, func(err error) {
-		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
+	revocations := s.sessions.WatchRevocations(func(err error) {
+		s.log.Warn("revocation log unreadable; cached sessions wait for it", "error", err)
 	})
 	defer revocations.Close()
 	go s.discoverProviders(ctx)
@@ -233,9 +240,9 @@ type setupGate struct {
 	token string // empty: closed
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
+func newLogger(level *slog.LevelVar, format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +24,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Reload delivers SIGHUP: the server re-reads its settings (see
+	// Server.Reload). Nil: no reloads.
+	Reload <-chan os.Signal
 }
 
 const usage = `usage: sessiond [command]
@@ -106,7 +111,15 @@ func Run(ctx context.Context, args []string, env Env) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// stampedVersion is set when a release is built (task release:
+// -ldflags "-X sessiond/app.stampedVersion=v1.2.3"); the linker can set
+// only a package variable, so this is the one.
+var stampedVersion string
+
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
@@ -135,7 +148,9 @@ func runServe(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg, env.Stderr)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := newLogger(level, cfg.LogFormat, env.Stderr)
 	db, err := models.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -148,7 +163,7 @@ func runServe(ctx context.Context, env Env) error {
 	if len(applied) > 0 {
 		log.Info("migrations applied", "ids", strings.Join(applied, ","))
 	}
-	srv, err := New(ctx, cfg, db, log, Options{})
+	srv, err := New(ctx, cfg, db, log, Options{LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -167,6 +182,7 @@ func runServe(ctx context.Context, env Env) error {
 		log.Warn("no admin exists yet: open this link once to create the first admin", "url", base+"/setup?token="+token)
 	}
 	log.Info("sessiond listening", "addr", ln.Addr().String(), "database", string(db.Kind), "version", version())
+	go srv.watchReloads(ctx, env.Reload, env.Getenv)
 	return srv.Run(ctx, ln)
 }
 

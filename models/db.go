@@ -53,27 +53,16 @@ type DB struct {
 	forget func(msgs []string)
 }
 
-// revoking runs fn in a transaction as a revocation: what fn's messages
-// name (see SessionCache.Apply) is announced to every instance on this
-// PostgreSQL by NOTIFY inside the transaction — delivered only at commit,
-// so no instance drops before the change is visible — and dropped from this
-// process's cache once committed. Every revocation goes through it.
+// revoking runs fn in a transaction as a revocation and, once committed,
+// drops what fn's messages name (see SessionCache.Apply) from this
+// process's cache at once. Other instances learn of it from the revocation
+// log the database's triggers write (revocations.go).
 func (db *DB) revoking(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) (msgs []string, err error)) error {
 	var msgs []string
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if msgs, err = fn(ctx, tx); err != nil {
-			return err
-		}
-		if db.Kind != Postgres {
-			return nil // SQLite has no other instance to tell
-		}
-		for _, m := range msgs {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
-				return err
-			}
-		}
-		return nil
+		msgs, err = fn(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return Wrap(err, "revoke")

@@ -15,7 +15,7 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.handleHealthz)
 	a.Get("/readyz", s.handleReadyz)
 
-	// Prometheus metrics (bearer token; issue 5).
+	// Prometheus metrics (bearer token).
 	a.Get("/metrics", s.handleMetrics)
 
 	// A provider's back-channel logout: server to server, proved by the
@@ -66,10 +66,10 @@ func (s *Server) routes() {
 	a.Post("/api/sessions", s.handleAPISessionCreate)
 	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
 
-	// Forward-auth for reverse proxies (issue 9).
+	// Forward-auth for reverse proxies.
 	a.Get("/auth/verify", s.handleAuthVerify)
 
-	// Your sessions and password (issue 6).
+	// Your sessions and password.
 	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
@@ -110,7 +110,7 @@ func (s *Server) routes() {
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures, s.logAdminActions)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
-	// Sessions and users (issue 3).
+	// Sessions and users.
 	admin.Get("/sessions", s.handleAdminSessions)
 	admin.Get("/sessions/stats", s.handleAdminSessionStats)
 	admin.Post("/sessions", s.requireStepUp, s.handleAdminSessionAction)
@@ -137,11 +137,11 @@ func (s *Server) routes() {
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)
 
-	// Cleanup runs (issue 4).
+	// Cleanup runs.
 	admin.Get("/cleanup", s.handleCleanupRuns)
 	admin.Post("/cleanup/run", s.requireStepUp, s.handleCleanupRun)
 
-	// Audit trail and insights (issue 5).
+	// Audit trail and insights.
 	admin.Get("/audit", s.handleAuditList)
 	admin.Get("/audit.csv", s.handleAuditCSV)
 	admin.Get("/insights", s.handleInsights)

@@ -106,12 +106,8 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// the lookup (and seeding's INSERTs) send parameters; bun inlines its.
 	//
 	// And no parallel workers: sessiond's reads are index lookups and
-	// ranges, and a parallel whole-table count (dashboard, /metrics, the
-	// cleanup command's before/after) put a process on every core for
-	// ~150 ms — no faster than one process on a two-core machine (145 ms)
-	// — while the session lookups beside it waited: vegeta at 2,000
-	// lookups/s with the cache off read p99 3.8 ms alone, 13–71 ms while
-	// the cleanup CLI printed its counts, 5.5–5.9 ms without the workers.
+	// ranges, and a parallel whole-table count (dashboard, /metrics) takes
+	// every core, no faster on two, while session lookups wait behind it.
 	//
 	// And a statement timeout: a lookup stuck behind a lock (an ALTER TABLE
 	// run by hand, a transaction left open in psql) would otherwise hold

@@ -210,11 +210,11 @@ func (s *Server) recoverer() fiber.Handler {
 	})
 }
 
-// serve runs the HTTP server until ctx ends, then drains it. On
-// PostgreSQL it also listens for other instances' revocations while it runs.
+// serve runs the HTTP server until ctx ends, then drains it. While it
+// runs, the session cache follows the revocation log.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.sessions, func(err error) {
-		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
+	revocations := s.sessions.WatchRevocations(func(err error) {
+		s.log.Warn("revocation log unreadable; cached sessions wait for it", "error", err)
 	})
 	defer revocations.Close()
 	go s.discoverProviders(ctx)

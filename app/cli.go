@@ -85,8 +85,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runUsers(ctx, env, db, args)
 		})
 
-		// sessions cleanup (issue 4)
-	case "sessions":
+	case "sessions": // sessions cleanup
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
 		})
@@ -101,7 +100,6 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runImport(ctx, env, db, args)
 		})
 
-		// seed (issue 3)
 	case "seed":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSeed(ctx, env, cfg, db, args)

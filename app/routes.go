@@ -15,7 +15,7 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.handleHealthz)
 	a.Get("/readyz", s.handleReadyz)
 
-	// Prometheus metrics (bearer token; issue 5).
+	// Prometheus metrics (bearer token).
 	a.Get("/metrics", s.handleMetrics)
 
 	// A provider's back-channel logout: server to server, proved by the
@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)
 	a.Post("/login", s.handleLogin)
+	a.Get("/logout", s.handleLogoutForm)
 	a.Post("/logout", s.handleLogout)
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
@@ -69,10 +70,10 @@ func (s *Server) routes() {
 	a.Post("/api/sessions", s.handleAPISessionCreate)
 	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
 
-	// Forward-auth for reverse proxies (issue 9).
+	// Forward-auth for reverse proxies.
 	a.Get("/auth/verify", s.handleAuthVerify)
 
-	// Your sessions and password (issue 6).
+	// Your sessions and password.
 	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
@@ -113,7 +114,7 @@ func (s *Server) routes() {
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures, s.logAdminActions)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
-	// Sessions and users (issue 3).
+	// Sessions and users.
 	admin.Get("/sessions", s.handleAdminSessions)
 	admin.Get("/sessions/stats", s.handleAdminSessionStats)
 	admin.Post("/sessions", s.requireStepUp, s.handleAdminSessionAction)
@@ -142,11 +143,11 @@ func (s *Server) routes() {
 	admin.Get("/mail", s.handleAdminMail)
 	admin.Post("/mail/:id/link", s.requireStepUp, s.handleAdminMailLink)
 
-	// Cleanup runs (issue 4).
+	// Cleanup runs.
 	admin.Get("/cleanup", s.handleCleanupRuns)
 	admin.Post("/cleanup/run", s.requireStepUp, s.handleCleanupRun)
 
-	// Audit trail and insights (issue 5).
+	// Audit trail and insights.
 	admin.Get("/audit", s.handleAuditList)
 	admin.Get("/audit.csv", s.handleAuditCSV)
 	admin.Get("/insights", s.handleInsights)

@@ -28,6 +28,7 @@ const (
 // builds a new one), so requests read it without locks.
 type accessRules struct {
 	File        string
+	LoadedAt    time.Time
 	Default     string
 	DefaultLine int // 0: not written, signed_in
 	Rules       []*accessRule
@@ -72,7 +73,7 @@ type lineError struct {
 func (e lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 // loadAccessRules reads and checks the file named by ACCESS_RULES.
-func loadAccessRules(file string) (*accessRules, error) {
+func loadAccessRules(file string, now time.Time) (*accessRules, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES: %w", err)
@@ -81,7 +82,7 @@ func loadAccessRules(file string) (*accessRules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES %s:\n%w", file, err)
 	}
-	rs.File = file
+	rs.File, rs.LoadedAt = file, now
 	return rs, nil
 }
 

@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
 	}
 	if cfg.AccessRules != "" {
-		rules, err := loadAccessRules(cfg.AccessRules)
+		rules, err := loadAccessRules(cfg.AccessRules, opts.Now())
 		if err != nil {
 			return nil, err
 		}

@@ -139,6 +139,9 @@ func (s *Server) routes() {
 	admin.Post("/tokens", s.requireStepUp, s.handleTokenCreate)
 	admin.Delete("/tokens/:id", s.handleTokenRevoke)
 
+	// Forward-auth access rules as loaded, and "test a URL".
+	admin.Get("/access", s.handleAdminAccess)
+
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)
 	admin.Post("/mail/:id/link", s.requireStepUp, s.handleAdminMailLink)

@@ -40,6 +40,10 @@ func (s *Server) routes() {
 	a.Get("/password/reset", s.handleResetForm)
 	a.Post("/password/reset", s.handleReset)
 
+	// An email verification link (works signed out).
+	a.Get("/email/verify", s.handleVerifyEmailForm)
+	a.Post("/email/verify", s.handleVerifyEmail)
+
 	// A sign-in alert's "This wasn't me" link (works signed out).
 	a.Get("/account/not-me", s.handleNotMeForm)
 	a.Post("/account/not-me", s.handleNotMe)
@@ -128,6 +132,7 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/disable", s.requireStepUp, s.handleAdminUsersDisable)
 	admin.Post("/users/:id/enable", s.requireStepUp, s.handleAdminUsersEnable)
 	admin.Post("/users/:id/reset-link", s.requireStepUp, s.handleAdminUsersResetLink)
+	admin.Post("/users/:id/profile", s.requireStepUp, s.handleAdminUsersProfile)
 
 	// Every API token, and service tokens for other systems.
 	admin.Get("/tokens", s.handleTokensList)
@@ -139,6 +144,7 @@ func (s *Server) routes() {
 
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)
+	admin.Post("/mail/:id/link", s.requireStepUp, s.handleAdminMailLink)
 
 	// Cleanup runs.
 	admin.Get("/cleanup", s.handleCleanupRuns)

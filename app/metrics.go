@@ -176,6 +176,7 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 var (
 	descCacheLookups  = prometheus.NewDesc("sessiond_session_cache_lookups_total", "Session cache lookups by result (this process).", []string{"result"}, nil)
 	descCacheEntries  = prometheus.NewDesc("sessiond_session_cache_entries", "Sessions in this process's cache.", nil, nil)
+	descCacheHitRate  = prometheus.NewDesc("sessiond_session_cache_hit_ratio", "Share of session cache lookups that were hits since start (this process).", nil, nil)
 	descRefreshWrites = prometheus.NewDesc("sessiond_session_refresh_writes_total", "Session refresh writes by kind (this process).", []string{"kind"}, nil)
 	descDBLookups     = prometheus.NewDesc("sessiond_session_db_lookups_total", "Session lookups that went to the database (this process).", nil, nil)
 	descDBQueries     = prometheus.NewDesc("sessiond_session_db_lookup_queries_total", "Queries those lookups took: fewer on PostgreSQL, which batches lookups that arrive together (this process).", nil, nil)
@@ -189,6 +190,7 @@ type processCollector struct{ m *models.SessionManager }
 func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheLookups
 	ch <- descCacheEntries
+	ch <- descCacheHitRate
 	ch <- descRefreshWrites
 	ch <- descDBLookups
 	ch <- descDBQueries
@@ -201,8 +203,17 @@ func (p processCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(misses), "miss")
 	ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(cache.Len()))
+	ch <- prometheus.MustNewConstMetric(descCacheHitRate, prometheus.GaugeValue, hitRatio(hits, misses))
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.ExtendWrites.Load()), "extend")
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.TouchWrites.Load()), "touch")
 	ch <- prometheus.MustNewConstMetric(descDBLookups, prometheus.CounterValue, float64(m.Lookups.Load()))
 	ch <- prometheus.MustNewConstMetric(descDBQueries, prometheus.CounterValue, float64(m.LookupQueries()))
+}
+
+// hitRatio is hits over lookups, 0 before the first.
+func hitRatio(hits, misses int64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses)
 }

@@ -28,6 +28,7 @@ const (
 // builds a new one), so requests read it without locks.
 type accessRules struct {
 	File        string
+	LoadedAt    time.Time
 	Default     string
 	DefaultLine int // 0: not written, signed_in
 	Rules       []*accessRule
@@ -72,7 +73,7 @@ type lineError struct {
 func (e lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 // loadAccessRules reads and checks the file named by ACCESS_RULES.
-func loadAccessRules(file string) (*accessRules, error) {
+func loadAccessRules(file string, now time.Time) (*accessRules, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES: %w", err)
@@ -81,8 +82,29 @@ func loadAccessRules(file string) (*accessRules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES %s:\n%w", file, err)
 	}
-	rs.File = file
+	rs.File, rs.LoadedAt = file, now
 	return rs, nil
+}
+
+// reloadAccessRules reads ACCESS_RULES again on a reload. A file with
+// mistakes changes nothing: the rules in force stay, and the error (with
+// each mistake's line) is logged. Rate counts start afresh with new rules.
+func (s *Server) reloadAccessRules() reloader {
+	return reloader{name: "access rules", apply: func(cfg *Config) error {
+		if cfg.AccessRules == "" {
+			return nil
+		}
+		rules, err := loadAccessRules(cfg.AccessRules, s.sessions.Now())
+		if err != nil {
+			if old := s.rules.Load(); old != nil {
+				return fmt.Errorf("%w\n(the rules loaded at %s stay in force)", err, old.LoadedAt.UTC().Format(time.RFC3339))
+			}
+			return err
+		}
+		s.rules.Store(rules)
+		s.log.Info("access rules reloaded", "file", rules.File, "rules", len(rules.Rules), "default", rules.Default)
+		return nil
+	}}
 }
 
 // parseAccessRules builds rules from YAML, naming every mistake's line.

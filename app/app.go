@@ -108,7 +108,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
 	}
 	if cfg.AccessRules != "" {
-		rules, err := loadAccessRules(cfg.AccessRules)
+		rules, err := loadAccessRules(cfg.AccessRules, opts.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
-	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel))
+	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel), s.reloadAccessRules())
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil

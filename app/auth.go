@@ -156,7 +156,31 @@ func (s *Server) handleLogout(c *fiber.Ctx) error {
 	if wantsJSON(c) {
 		return c.JSON(fiber.Map{"deleted": n})
 	}
+	if rd, ok := s.allowedNext(formValue(c, "rd")); ok {
+		return redirect(c, rd)
+	}
 	return redirect(c, "/login")
+}
+
+// handleLogoutForm is the sign-out link an app behind forward-auth shows
+// (/logout?rd=URL): a confirm page, since a GET must not end a session (any
+// site could link to it). Its POST ends the session, which ends access to
+// every app the proxy guards, and goes to rd when rd is allowed as a
+// sign-in's next is; an rd that is not is dropped.
+func (s *Server) handleLogoutForm(c *fiber.Ctx) error {
+	rd, ok := s.allowedNext(c.Query("rd"))
+	if currentSession(c) == nil {
+		if ok {
+			return redirect(c, rd)
+		}
+		return redirect(c, "/login")
+	}
+	back := "/"
+	if ok {
+		back = rd
+		s.allowNextOrigin(c, rd)
+	}
+	return s.view(c, fiber.StatusOK, "auth/logout", "", Page{Title: "Sign out", Data: fiber.Map{"Rd": rd, "Back": back}})
 }
 
 func (s *Server) handleHome(c *fiber.Ctx) error {

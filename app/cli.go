@@ -42,6 +42,7 @@ commands:
   users set-password --email E       (the new password on stdin; every session ends)
   users reset-link --email E [--send] (print a reset link, or mail it)
   users disable|enable --email E
+  users edit --email E | --id N [--name N] [--new-email E2]
   users set-groups --email E --groups a,b   (replaces the groups; --groups "" for none)
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
@@ -259,7 +260,7 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 		if r == "" {
 			r = models.RoleUser
 		}
-		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw}, now)
+		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw, EmailVerified: true}, now)
 		if err != nil {
 			return err
 		}

@@ -193,6 +193,7 @@ func startNginx(t testing.TB, listen, sessiondAddr, upstreamAddr string) {
 	dir := t.TempDir()
 	blocks := substitute(t, readmeSnippet(t, "nginx", "auth_request"),
 		"listen 443 ssl;", "listen "+listen+";",
+		"https://login.example.com/logout", "http://login.example.com:"+portOf(listen)+"/logout",
 		"example.com", e2eDomain,
 		"http://127.0.0.1:8080", "http://sessiond", // upstreams with keepalive, as the README's comment says
 		"http://127.0.0.1:3000", "http://app")
@@ -255,6 +256,7 @@ func startCaddy(t testing.TB, marker, listen, sessiondAddr, upstreamAddr string)
 			t.Fatalf("no example.com site in the README's Caddyfile:\n%s", conf)
 		}
 		conf = "{\n\tadmin off\n\tauto_https off\n}\n\n" + sites.ReplaceAllString(conf, "http://$1."+e2eDomain+":"+port+" {")
+		conf = substitute(t, conf, "https://login.example.com/logout", "http://login."+e2eDomain+":"+port+"/logout")
 	}
 	conf = substitute(t, conf, "127.0.0.1:8080", sessiondAddr, "127.0.0.1:3000", upstreamAddr)
 	file := filepath.Join(dir, "Caddyfile")

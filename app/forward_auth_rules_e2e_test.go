@@ -27,8 +27,9 @@ rules:
     mfa: true
 `
 
-// proxyRules runs the access rules through a proxy configured as the
-// README says: what each visitor gets at the client, not at sessiond.
+// proxyRules runs the access rules and the sign-out link through a proxy
+// configured as the README says: what each visitor gets at the client,
+// not at sessiond.
 func proxyRules(t *testing.T, p proxySetup) {
 	a, up, proxy := proxyStack(t, p, "ACCESS_RULES", writeRules(t, e2eRules))
 	db := a.db
@@ -105,6 +106,52 @@ func proxyRules(t *testing.T, p proxySetup) {
 			t.Fatalf("?mfa=1 through nginx, second-factor session: %d", resp.StatusCode)
 		}
 	}
+
+	proxySignOut(t, br, loginBase, app)
+	if resp, _ := e2eGet(t, member, app("1", "/home"), nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another user's session after one signed out: %d", resp.StatusCode)
+	}
+}
+
+// proxySignOut follows an app's sign-out link as the README sets it up:
+// the confirm page, its button, and then no app lets the browser in.
+func proxySignOut(t *testing.T, br *http.Client, loginBase string, app func(n, path string) string) {
+	t.Helper()
+	for _, n := range []string{"1", "2"} {
+		if resp, _ := e2eGet(t, br, app(n, "/home"), nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("app%s before signing out: %d", n, resp.StatusCode)
+		}
+	}
+	resp, _ := e2eGet(t, br, app("2", "/signout"), nil)
+	confirm := loginBase + "/logout?rd=" + app("2", "/")
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != confirm {
+		t.Fatalf("the sign-out link: %d %q, want 302 %q", resp.StatusCode, resp.Header.Get("Location"), confirm)
+	}
+	resp, page := e2eGet(t, br, confirm, nil)
+	csrf := csrfMeta.FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || csrf == nil || !strings.Contains(page, `id="logout-confirm"`) ||
+		!strings.Contains(page, `name="rd" value="`+app("2", "/")+`"`) {
+		t.Fatalf("confirm page: %d %s", resp.StatusCode, page)
+	}
+	for _, n := range []string{"1", "2"} { // the page alone signed nobody out
+		if resp, _ := e2eGet(t, br, app(n, "/home"), nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("app%s after only opening the confirm page: %d", n, resp.StatusCode)
+		}
+	}
+	resp, err := br.PostForm(loginBase+"/logout", url.Values{"_csrf": {csrf[1]}, "rd": {app("2", "/")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != app("2", "/") {
+		t.Fatalf("after signing out: %d %q, want back at the app", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	for _, n := range []string{"1", "2"} {
+		resp, _ := e2eGet(t, br, app(n, "/home"), nil)
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), loginBase+"/login?next=") {
+			t.Fatalf("app%s after signing out: %d %q, want sent to sign in", n, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
 }
 
 // giveSecondFactor marks the user's sessions as made with a password and
@@ -118,14 +165,14 @@ func giveSecondFactor(t testing.TB, a *testApp, userID int64) {
 	a.srv.Sessions().Cache().Flush()
 }
 
-func TestProxy_Nginx_AccessRules_BypassGroupRateAndSecondFactorAtTheClient(t *testing.T) {
+func TestProxy_Nginx_AccessRules_BypassGroupRateSecondFactorAndSignOutAtTheClient(t *testing.T) {
 	proxyRules(t, nginxSetup)
 }
 
-func TestProxy_Caddy_AccessRules_BypassGroupRateAndSecondFactorAtTheClient(t *testing.T) {
+func TestProxy_Caddy_AccessRules_BypassGroupRateSecondFactorAndSignOutAtTheClient(t *testing.T) {
 	proxyRules(t, caddySetup)
 }
 
-func TestProxy_CaddyWrittenOut_AccessRules_BypassGroupRateAndSecondFactorAtTheClient(t *testing.T) {
+func TestProxy_CaddyWrittenOut_AccessRules_BypassGroupRateSecondFactorAndSignOutAtTheClient(t *testing.T) {
 	proxyRules(t, caddyWrittenSetup)
 }

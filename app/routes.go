@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)
 	a.Post("/login", s.handleLogin)
+	a.Get("/logout", s.handleLogoutForm)
 	a.Post("/logout", s.handleLogout)
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
@@ -38,6 +39,10 @@ func (s *Server) routes() {
 	a.Post("/password/forgot", s.handleForgot)
 	a.Get("/password/reset", s.handleResetForm)
 	a.Post("/password/reset", s.handleReset)
+
+	// An email verification link (works signed out).
+	a.Get("/email/verify", s.handleVerifyEmailForm)
+	a.Post("/email/verify", s.handleVerifyEmail)
 
 	// A sign-in alert's "This wasn't me" link (works signed out).
 	a.Get("/account/not-me", s.handleNotMeForm)
@@ -127,14 +132,19 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/disable", s.requireStepUp, s.handleAdminUsersDisable)
 	admin.Post("/users/:id/enable", s.requireStepUp, s.handleAdminUsersEnable)
 	admin.Post("/users/:id/reset-link", s.requireStepUp, s.handleAdminUsersResetLink)
+	admin.Post("/users/:id/profile", s.requireStepUp, s.handleAdminUsersProfile)
 
 	// Every API token, and service tokens for other systems.
 	admin.Get("/tokens", s.handleTokensList)
 	admin.Post("/tokens", s.requireStepUp, s.handleTokenCreate)
 	admin.Delete("/tokens/:id", s.handleTokenRevoke)
 
+	// Forward-auth access rules as loaded, and "test a URL".
+	admin.Get("/access", s.handleAdminAccess)
+
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)
+	admin.Post("/mail/:id/link", s.requireStepUp, s.handleAdminMailLink)
 
 	// Cleanup runs.
 	admin.Get("/cleanup", s.handleCleanupRuns)

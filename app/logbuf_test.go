@@ -8,11 +8,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"sessiond/models/testdb"
 )
 
 // countingWriter records each write it is handed.
 type countingWriter struct {
-	syncBuffer
+	testdb.SyncBuffer
 	mu     sync.Mutex
 	writes int
 }
@@ -21,7 +23,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	w.writes++
 	w.mu.Unlock()
-	return w.syncBuffer.Write(p)
+	return w.SyncBuffer.Write(p)
 }
 
 // Lines logged from many goroutines reach the writer whole, in far fewer

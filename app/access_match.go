@@ -186,15 +186,16 @@ type visitor struct {
 	SignedIn bool
 	Email    string
 	Role     string
-	Groups   []string
-	MFA      bool // the session was made with a second factor
+	Groups   string // comma-separated, as stored (models.User.GroupNames)
+	MFA      bool   // the session was made with a second factor
 }
 
 func visitorOf(sess *models.Session) visitor {
 	if sess == nil {
 		return visitor{}
 	}
-	return visitor{SignedIn: true, Email: sess.User.Email, Role: sess.User.Role, MFA: sess.AMR.MultiFactor()}
+	return visitor{SignedIn: true, Email: sess.User.Email, Role: sess.User.Role,
+		Groups: sess.User.GroupNames, MFA: sess.AMR.MultiFactor()}
 }
 
 // admits reports whether v is one of the rule's groups, roles or users.
@@ -202,8 +203,21 @@ func (r *accessRule) admits(v visitor) bool {
 	if slices.Contains(r.Roles, v.Role) || slices.Contains(r.Users, strings.ToLower(v.Email)) {
 		return true
 	}
-	for _, g := range v.Groups {
-		if slices.Contains(r.Groups, g) {
+	for _, g := range r.Groups {
+		if inList(v.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// inList reports whether the comma-separated list holds item, without
+// splitting it (verify runs on every proxied request).
+func inList(list, item string) bool {
+	for list != "" {
+		var next string
+		next, list, _ = strings.Cut(list, ",")
+		if next == item {
 			return true
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,15 +28,18 @@ const (
 // builds a new one), so requests read it without locks.
 type accessRules struct {
 	File        string
+	LoadedAt    time.Time
 	Default     string
 	DefaultLine int // 0: not written, signed_in
 	Rules       []*accessRule
+	limits      *rateLimits
 }
 
 // accessRule is one entry of rules:. Empty Hosts, Paths or Methods match
 // anything; Groups, Roles and Users (any one suffices) and MFA are what a
 // signed-in visitor must have once the rule matches.
 type accessRule struct {
+	index   int // in Rules: the rate limits' key
 	Line    int
 	Policy  string
 	Hosts   []pattern
@@ -71,7 +73,7 @@ type lineError struct {
 func (e lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 // loadAccessRules reads and checks the file named by ACCESS_RULES.
-func loadAccessRules(file string) (*accessRules, error) {
+func loadAccessRules(file string, now time.Time) (*accessRules, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES: %w", err)
@@ -80,8 +82,29 @@ func loadAccessRules(file string) (*accessRules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES %s:\n%w", file, err)
 	}
-	rs.File = file
+	rs.File, rs.LoadedAt = file, now
 	return rs, nil
+}
+
+// reloadAccessRules reads ACCESS_RULES again on a reload. A file with
+// mistakes changes nothing: the rules in force stay, and the error (with
+// each mistake's line) is logged. Rate counts start afresh with new rules.
+func (s *Server) reloadAccessRules() reloader {
+	return reloader{name: "access rules", apply: func(cfg *Config) error {
+		if cfg.AccessRules == "" {
+			return nil
+		}
+		rules, err := loadAccessRules(cfg.AccessRules, s.sessions.Now())
+		if err != nil {
+			if old := s.rules.Load(); old != nil {
+				return fmt.Errorf("%w\n(the rules loaded at %s stay in force)", err, old.LoadedAt.UTC().Format(time.RFC3339))
+			}
+			return err
+		}
+		s.rules.Store(rules)
+		s.log.Info("access rules reloaded", "file", rules.File, "rules", len(rules.Rules), "default", rules.Default)
+		return nil
+	}}
 }
 
 // parseAccessRules builds rules from YAML, naming every mistake's line.
@@ -120,6 +143,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 			for _, n := range val.Content {
 				r, rerrs := parseRule(n)
 				errs = append(errs, rerrs...)
+				r.index = len(rs.Rules)
 				rs.Rules = append(rs.Rules, r)
 			}
 		default:
@@ -129,6 +153,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	rs.limits = newRateLimits()
 	return rs, nil
 }
 
@@ -212,10 +237,6 @@ func yamlStrings(n *yaml.Node) ([]*yaml.Node, int, bool) {
 	return nil, n.Line, false
 }
 
-// validGroup is the form of a group name: lower-case letters, digits and
-// . _ - (so a comma-separated Remote-Groups header stays unambiguous).
-var validGroup = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
-
 // add checks one list item and adds it to the rule; "" when it is fine.
 func (r *accessRule) add(field, v string) string {
 	switch field {
@@ -238,7 +259,7 @@ func (r *accessRule) add(field, v string) string {
 		}
 		r.Methods = append(r.Methods, m)
 	case "groups":
-		if !validGroup.MatchString(v) {
+		if !models.ValidGroupName(v) {
 			return fmt.Sprintf("groups: %q: want lower-case letters, digits, '.', '_' or '-'", v)
 		}
 		r.Groups = append(r.Groups, v)

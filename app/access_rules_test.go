@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"sessiond/models"
 	"sessiond/models/testdb"
@@ -49,7 +50,7 @@ func TestAccessRules_BadFile_EveryMistakeNamedWithItsLine(t *testing.T) {
 			[]string{"line 1: default", "line 3: unknown policy", "line 4: rate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadAccessRules(writeRules(t, tc.yaml))
+			_, err := loadAccessRules(writeRules(t, tc.yaml), time.Now())
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -92,7 +93,7 @@ rules:
   - hosts: [app.example.com]
     paths: [/ops/*]
     groups: [ops]
-    users: [boss@example.com]
+    users: [MFA@example.com]
   - hosts: [secure.example.com]
     mfa: true
   - hosts: [app.example.com, wiki.example.com]
@@ -109,7 +110,8 @@ func rulesEnv(t testing.TB, rules string) map[string]string {
 	return env
 }
 
-// The verdicts as the letters of a row.
+// The verdicts as the letters of a row: A allowed, S sign in, M second
+// factor, F forbidden.
 var verdictLetters = map[byte]verdict{'A': verdictAllow, 'S': verdictSignIn, 'M': verdictSecondFactor, 'F': verdictForbidden}
 
 func TestForwardAuth_Rules_Matrix_HostPathMethodByVisitor(t *testing.T) {
@@ -117,7 +119,7 @@ func TestForwardAuth_Rules_Matrix_HostPathMethodByVisitor(t *testing.T) {
 		a := newTestApp(t, db, rulesEnv(t, matrixRules))
 		visitors := []*client{a.client()} // anonymous
 		for _, who := range []struct{ email, role string }{
-			{"user@example.com", models.RoleUser},
+			{"user@example.com", models.RoleUser}, {"ops@example.com", models.RoleUser},
 			{"root@example.com", models.RoleAdmin}, {"mfa@example.com", models.RoleUser},
 		} {
 			u := testdb.CreateUser(t, db, who.email, who.role)
@@ -125,27 +127,28 @@ func TestForwardAuth_Rules_Matrix_HostPathMethodByVisitor(t *testing.T) {
 			c.login(u.Email, "password123")
 			visitors = append(visitors, c)
 		}
+		setGroups(t, db, "ops@example.com", "ops", "dev")
 		if _, err := db.NewUpdate().Table("sessions").Set("amr = ?", "pwd,otp").
 			Where("user_id = (SELECT id FROM users WHERE email = ?)", "mfa@example.com").Exec(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		for _, row := range []struct {
 			method, url string
-			verdicts    string // anonymous, user, admin, second factor
+			verdicts    string // anonymous, user, ops member, admin, second factor
 		}{
-			{"GET", "https://status.example.com/health", "AAAA"},
-			{"POST", "https://status.example.com/admin/x", "AAAA"}, // the first match wins
-			{"POST", "https://app.example.com/admin/users", "SFAF"},
-			{"DELETE", "https://wiki.example.com/api/v2/admin/x?y=1", "SFAF"},
-			{"GET", "https://app.example.com/admin/users", "SAAA"}, // other methods: the next rule
-			{"POST", "https://app.example.com/public/../admin/x", "SFAF"},
-			{"POST", "https://app.example.com/public/%2e%2e/admin/x", "SFAF"},
-			{"GET", "https://app.example.com/ops/deploy", "SFFF"},
-			{"GET", "https://APP.example.com:8443/docs", "SAAA"},
-			{"GET", "https://secure.example.com/", "SMMA"},
-			{"GET", "https://closed.example.com/", "FFFF"},
-			{"GET", "https://example.com/", "FFFF"}, // the default
-			{"GET", "https://other.test/", "FFFF"},
+			{"GET", "https://status.example.com/health", "AAAAA"},
+			{"POST", "https://status.example.com/admin/x", "AAAAA"}, // the first match wins
+			{"POST", "https://app.example.com/admin/users", "SFFAF"},
+			{"DELETE", "https://wiki.example.com/api/v2/admin/x?y=1", "SFFAF"},
+			{"GET", "https://app.example.com/admin/users", "SAAAA"}, // other methods: the next rule
+			{"POST", "https://app.example.com/public/../admin/x", "SFFAF"},
+			{"POST", "https://app.example.com/public/%2e%2e/admin/x", "SFFAF"},
+			{"GET", "https://app.example.com/ops/deploy", "SFAFA"},
+			{"GET", "https://APP.example.com:8443/docs", "SAAAA"},
+			{"GET", "https://secure.example.com/", "SMMMA"},
+			{"GET", "https://closed.example.com/", "FFFFF"},
+			{"GET", "https://example.com/", "FFFFF"}, // the default
+			{"GET", "https://other.test/", "FFFFF"},
 		} {
 			for i, c := range visitors {
 				want := verdictLetters[row.verdicts[i]]
@@ -159,6 +162,8 @@ func TestForwardAuth_Rules_Matrix_HostPathMethodByVisitor(t *testing.T) {
 					}
 					if want != verdictAllow {
 						wantNoRemote(t, resp)
+					} else if i == 2 && resp.Header.Get("Remote-Groups") != "user,dev,ops" {
+						t.Errorf("%s: the ops member's Remote-Groups %q, want the role and the groups", row.url, resp.Header.Get("Remote-Groups"))
 					}
 				}
 			}
@@ -238,5 +243,17 @@ func TestForwardAuth_Rules_QueryRoleStillApplies_NoRulesUnchanged(t *testing.T) 
 	}
 	if resp := c.verify("?role=admin", h); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bypass and ?role=admin, user: %d", resp.StatusCode)
+	}
+}
+
+// setGroups gives the user with email these groups.
+func setGroups(t testing.TB, db *models.DB, email string, groups ...string) {
+	t.Helper()
+	u, err := models.FindUserByEmail(context.Background(), db, email)
+	if err == nil {
+		_, err = models.SetUserGroups(context.Background(), db, u.ID, groups, models.Audit{}, time.Now())
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

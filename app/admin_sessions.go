@@ -154,8 +154,8 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 
-// handleAdminSessionAction runs action=cleanup: delete every expired
-// session now, through the same entry point as the job and the CLI.
+// handleAdminSessionAction runs action=cleanup: a cleanup now, through
+// the same path as the cleanup page's button.
 func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 	in, err := readMutation(c)
 	if err != nil {
@@ -164,13 +164,15 @@ func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 	if in.Action != "cleanup" {
 		return badParam("action", "must be cleanup")
 	}
-	n, err := s.runCleanup(c.UserContext(), "admin")
+	res, done, err := s.startCleanup(c)
 	if err != nil {
 		return err
 	}
-	s.logAdmin(c, "admin ran cleanup", "sessions_deleted", n)
+	if wantsJSON(c) {
+		return cleanupJSON(c, res, done, fiber.Map{"deleted": res.Deleted})
+	}
 	c.Append("HX-Trigger", "sessions-reload")
-	return s.afterDelete(c, n, false, "Cleaned up "+plural(n, "expired session"))
+	return s.afterDelete(c, res.Deleted, false, cleanupMessage(res, done, "Cleaned up "+plural(res.Deleted, "expired session")))
 }
 
 // afterDelete answers a mutation: {deleted: n} for API clients; for htmx

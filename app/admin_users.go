@@ -26,12 +26,19 @@ type adminUser struct {
 	ExpiredSessions int       `json:"expiredSessions"`
 	TotalSessions   int       `json:"totalSessions"`
 	Disabled        bool      `json:"disabled"`
+	EmailVerified   bool      `json:"emailVerified"`
+	Groups          []string  `json:"groups"`
+	GroupsText      string    `json:"-"` // "dev, ops", for the form
 }
 
 func toAdminUser(u models.UserWithCounts) adminUser {
-	return adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
+	a := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
 		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
-		Disabled: u.Disabled()}
+		Disabled: u.Disabled(), EmailVerified: u.EmailVerifiedAt != nil, Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", ")}
+	if a.Groups == nil {
+		a.Groups = []string{}
+	}
+	return a
 }
 
 // usersQuery is what the list shows: a search and a page of it.

@@ -48,6 +48,7 @@ type Server struct {
 	setup        setupGate
 	metrics      *metrics
 	jobs         *jobs.Scheduler
+	cleanup      *jobs.Cleanup
 	queue        *jobs.Queue
 	insights     memo[*models.Insights]
 	figures      figures
@@ -62,10 +63,11 @@ type Server struct {
 	// /auth/verify admits any session. SIGHUP swaps in a new set.
 	rules atomic.Pointer[accessRules]
 
+	// reloaders apply what a SIGHUP may change (see Reload).
+	reloaders []reloader
+
 	openAPI  []byte           // the OpenAPI document, built once from apiOps
 	dispatch *jobs.Dispatcher // hands audit events to webhooks and AUDIT_LOG
-
-	beforeCleanup func(trigger string) // test seam, see Options
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -80,6 +82,9 @@ type Options struct {
 	AuditLog io.Writer
 	// WebhookClient posts webhooks; one with a 10 s timeout when nil.
 	WebhookClient *http.Client
+	// LogLevel is the logger's level, which a reload (SIGHUP) sets from
+	// LOG_LEVEL; nil keeps the logger's level as it is.
+	LogLevel *slog.LevelVar
 }
 
 // New builds a server on an open, migrated database.
@@ -112,7 +117,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
 	}
 	if cfg.AccessRules != "" {
-		rules, err := loadAccessRules(cfg.AccessRules)
+		rules, err := loadAccessRules(cfg.AccessRules, opts.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +128,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s.providers = newProviders(&s.cfg, sessions.Now, s.refreshCSP)
 	s.refreshCSP()
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(db, sessions, logger)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}
@@ -148,8 +153,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		ReadBufferSize:        16 * 1024,
 	})
 	s.jobs = jobs.New(logger)
-	s.beforeCleanup = opts.BeforeCleanup
-	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+	s.cleanup = cleanupJob(cfg, db, logger, sessions.Now)
+	s.cleanup.Before = opts.BeforeCleanup
+	sessions.Cleaner = s.cleanup
+	if err := s.jobs.Add(jobs.CleanupJob, cfg.CleanupSchedule, s.cleanup.Scheduled); err != nil {
 		return nil, err
 	}
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
@@ -162,6 +169,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.openAPI, err = openAPIDocument(); err != nil {
 		return nil, err
 	}
+	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel), s.reloadAccessRules())
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil
@@ -180,7 +188,7 @@ func (s *Server) refuseUnknownMethods() {
 			inner(ctx)
 			return
 		}
-		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		ctx.Response.Header.Set(fiber.HeaderAllow, allow)
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.Error("method not allowed", fiber.StatusMethodNotAllowed)
 	}
@@ -218,11 +226,11 @@ func (s *Server) recoverer() fiber.Handler {
 	})
 }
 
-// serve runs the HTTP server until ctx ends, then drains it. On
-// PostgreSQL it also listens for other instances' revocations while it runs.
+// serve runs the HTTP server until ctx ends, then drains it. While it
+// runs, the session cache follows the revocation log.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.sessions, func(err error) {
-		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
+	revocations := s.sessions.WatchRevocations(func(err error) {
+		s.log.Warn("revocation log unreadable; cached sessions wait for it", "error", err)
 	})
 	defer revocations.Close()
 	go s.discoverProviders(ctx)
@@ -248,9 +256,9 @@ type setupGate struct {
 	token string // empty: closed
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
+func newLogger(level *slog.LevelVar, format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

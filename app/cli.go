@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +24,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Reload delivers SIGHUP: the server re-reads its settings (see
+	// Server.Reload). Nil: no reloads.
+	Reload <-chan os.Signal
 }
 
 const usage = `usage: sessiond [command]
@@ -37,6 +42,8 @@ commands:
   users set-password --email E       (the new password on stdin; every session ends)
   users reset-link --email E [--send] (print a reset link, or mail it)
   users disable|enable --email E
+  users edit --email E | --id N [--name N] [--new-email E2]
+  users set-groups --email E --groups a,b   (replaces the groups; --groups "" for none)
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
   tokens create --email E --name N --scopes a,b [--expires 30d]  (prints the secret once)
@@ -78,8 +85,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runUsers(ctx, env, db, args)
 		})
 
-		// sessions cleanup (issue 4)
-	case "sessions":
+	case "sessions": // sessions cleanup
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
 		})
@@ -94,7 +100,6 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runImport(ctx, env, db, args)
 		})
 
-		// seed (issue 3)
 	case "seed":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSeed(ctx, env, cfg, db, args)
@@ -105,7 +110,15 @@ func Run(ctx context.Context, args []string, env Env) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// stampedVersion is set when a release is built (task release:
+// -ldflags "-X sessiond/app.stampedVersion=v1.2.3"); the linker can set
+// only a package variable, so this is the one.
+var stampedVersion string
+
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
@@ -134,7 +147,11 @@ func runServe(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg, env.Stderr)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	logs := newLogBuffer(env.Stderr, time.Second)
+	defer logs.Close()
+	log := newLogger(level, cfg.LogFormat, logs)
 	db, err := models.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -147,7 +164,7 @@ func runServe(ctx context.Context, env Env) error {
 	if len(applied) > 0 {
 		log.Info("migrations applied", "ids", strings.Join(applied, ","))
 	}
-	srv, err := New(ctx, cfg, db, log, Options{})
+	srv, err := New(ctx, cfg, db, log, Options{LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -166,6 +183,7 @@ func runServe(ctx context.Context, env Env) error {
 		log.Warn("no admin exists yet: open this link once to create the first admin", "url", base+"/setup?token="+token)
 	}
 	log.Info("sessiond listening", "addr", ln.Addr().String(), "database", string(db.Kind), "version", version())
+	go srv.watchReloads(ctx, env.Reload, env.Getenv)
 	return srv.Run(ctx, ln)
 }
 
@@ -175,7 +193,7 @@ func runServe(ctx context.Context, env Env) error {
 // more, the queue finishes the deliveries under way. It returns when all
 // are done, before the caller closes the database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	s.markAbandonedCleanups(ctx)
+	s.cleanup.MarkAbandoned(ctx)
 	if err := s.queue.Start(ctx); err != nil {
 		return err
 	}
@@ -245,7 +263,7 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 		if r == "" {
 			r = models.RoleUser
 		}
-		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw}, now)
+		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw, EmailVerified: true}, now)
 		if err != nil {
 			return err
 		}
@@ -258,9 +276,9 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLE\tACTIVE SESSIONS\tCREATED")
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLE\tGROUPS\tACTIVE SESSIONS\tCREATED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.GroupNames, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
 		}
 		return tw.Flush()
 	case "delete", "set-role", "reset-2fa":

@@ -29,6 +29,13 @@ func runDoctor(ctx context.Context, env Env) error {
 				ok("GEOIP_DB is readable")
 			}
 		}
+		if cfg.AccessRules != "" {
+			if rules, err := loadAccessRules(cfg.AccessRules, time.Now()); err != nil {
+				problems = append(problems, strings.Split(err.Error(), "\n")...)
+			} else {
+				ok("ACCESS_RULES: %d rule(s), default %s", len(rules.Rules), rules.Default)
+			}
+		}
 		if cfg.SMTP != nil {
 			ok("mail goes through %s", cfg.SMTP.Addr())
 		} else {
@@ -89,9 +96,6 @@ func riskyCombinations(cfg Config) []string {
 	}
 	if cfg.SessionAbsolute > 0 && cfg.SessionAbsolute < cfg.SessionMaxAge {
 		w = append(w, "SESSION_ABSOLUTE_LIFETIME is shorter than SESSION_MAX_AGE: every session ends at the absolute cap")
-	}
-	if cfg.SessionCacheTTL > time.Minute {
-		w = append(w, "SESSION_CACHE_TTL over a minute: a revocation made directly in the database takes that long to apply")
 	}
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		w = append(w, "METRICS_TOKEN is short: use at least 16 random characters")

@@ -59,7 +59,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
 	}
 	if status == fiber.StatusMethodNotAllowed && c.GetRespHeader(fiber.HeaderAllow) == "" {
-		c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		c.Set(fiber.HeaderAllow, allow)
 	}
 	switch {
 	case wantsJSONError(c):
@@ -106,3 +106,5 @@ func fiberStatusText(code int) string {
 	}
 	return "Error"
 }
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -48,15 +48,17 @@ func assetURL(name string) string {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"asset":    assetURL,
-		"datetime": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"isotime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"reltime":  func(t, now time.Time) string { return relativeTime(t, now) },
-		"device":   describeDevice,
-		"methods":  describeAMR,
-		"signedIn": describeSignIn,
-		"location": describeLocation,
-		"flags":    describeSignInFlags,
+		"asset":     assetURL,
+		"datetime":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"isotime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"reltime":   func(t, now time.Time) string { return relativeTime(t, now) },
+		"device":    describeDevice,
+		"methods":   describeAMR,
+		"signedIn":  describeSignIn,
+		"location":  describeLocation,
+		"flags":     describeSignInFlags,
+		"plural":    func(n int64, noun string) string { return plural(int(n), noun) },
+		"thousands": func(n int64) string { return thousands(int(n)) },
 	}
 }
 

@@ -52,7 +52,8 @@ var (
 func apiSchemas() map[string]any {
 	user := obj(map[string]any{"id": integer, "name": str, "email": str, "role": enum(models.RoleAdmin, models.RoleUser)})
 	adminUser := obj(map[string]any{"id": integer, "name": str, "email": str, "role": str, "createdAt": dateTime,
-		"activeSessions": integer, "expiredSessions": integer, "totalSessions": integer, "disabled": boolean})
+		"activeSessions": integer, "expiredSessions": integer, "totalSessions": integer, "disabled": boolean,
+		"emailVerified": boolean, "groups": map[string]any{"type": []string{"array", "null"}, "items": str}})
 	session := map[string]any{"id": integer, "sessionToken": str, "userId": integer, "user": map[string]any{"oneOf": []any{ref("User"), typ("null")}},
 		"createdAt": dateTime, "lastSeenAt": dateTime, "expires": dateTime, "expiresIn": integer, "status": enum("active", "expired"),
 		"ip": str, "userAgent": str, "amr": arr(str), "strongAt": optTime, "provider": nullable("string")}

@@ -330,7 +330,7 @@ func TestWebhooks_BadInput_ClearErrorNothingStored(t *testing.T) {
 // TestAuditLog_JSONLinesOnStdout: with AUDIT_LOG=json every audit event
 // is also one JSON line.
 func TestAuditLog_JSONLinesOnStdout(t *testing.T) {
-	var out syncBuffer
+	var out testdb.SyncBuffer
 	db := testdb.SQLite(t)
 	run := runApp(t, db, map[string]string{"AUDIT_LOG": "json"}, func(o *Options) { o.AuditLog = &out })
 	testdb.CreateUser(t, db, "jsonl@example.com", models.RoleUser)

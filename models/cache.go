@@ -27,11 +27,10 @@ import (
 // while it is among the max/2 most recently promoted. Caches of up to three
 // entries are exact LRUs.
 //
-// Staleness: revocations through this process drop entries at once (the
-// SessionManager and user.go call the drop hooks after commit); other
-// processes on PostgreSQL drop them on NOTIFY (listener.go); anything else
-// (SQLite with several processes, the CLI on SQLite, a direct SQL change)
-// is seen within the TTL.
+// Staleness: revocations through this process drop entries at once
+// (SessionManager.forget, after commit); every other writer's reach it
+// through the revocation log within RevocationBound (revocations.go), at
+// once on PostgreSQL through NOTIFY (listener.go).
 type SessionCache struct {
 	ttl          time.Duration
 	max          int32
@@ -67,7 +66,7 @@ type cacheEntry struct {
 	key        [32]byte
 	prev, next int32
 	stamp      uint32 // the cache's clock when the entry was last pushed to the front
-	emailLen   uint16 // user is the email followed by the name
+	emailLen   uint16 // user is the email followed by the name (and groups, see store)
 	admin      bool
 	amr        uint8 // AMR.cacheBits, in what was padding
 	sessionID  int64
@@ -237,7 +236,12 @@ func (c *SessionCache) store(key *[32]byte, s *Session, gen uint64, now time.Tim
 	if !ok {
 		return
 	}
-	user := s.User.Email + s.User.Name // one string, one cache line fewer to fetch on a hit
+	// One string, one cache line fewer to fetch on a hit; a NUL (which no
+	// name holds: checkInput refuses it) starts the groups, when there are any.
+	user := s.User.Email + s.User.Name
+	if s.User.GroupNames != "" {
+		user += "\x00" + s.User.GroupNames
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen {
@@ -311,6 +315,44 @@ func (c *SessionCache) dropWhere(match func(*cacheEntry) bool) {
 	}
 }
 
+// drop forgets the sessions whose token hashes (hex) are hashes and every
+// session of users, under one hold of the lock and, for users, one pass
+// over the entries in memory order. A hash that is not one we issue (not
+// 64 hex digits) names nothing and is ignored.
+func (c *SessionCache) drop(hashes []string, users []int64) {
+	if c == nil || len(hashes)+len(users) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	var key [32]byte
+	for _, h := range hashes {
+		if len(h) != 64 {
+			continue
+		}
+		if _, err := hex.Decode(key[:], []byte(h)); err != nil {
+			continue
+		}
+		if i, ok := c.index[key]; ok {
+			c.remove(i)
+		}
+	}
+	if len(users) == 0 {
+		return
+	}
+	gone := make(map[int64]struct{}, len(users))
+	for _, id := range users {
+		gone[id] = struct{}{}
+	}
+	for i := range c.used {
+		e := c.at(i)
+		if _, ok := gone[e.userID]; ok && e.sessionID != 0 { // a free slot has session id 0
+			c.remove(i)
+		}
+	}
+}
+
 // Flush forgets everything (the listener does this when it (re)connects,
 // since notifications may have been missed).
 func (c *SessionCache) Flush() {
@@ -324,10 +366,9 @@ func (c *SessionCache) Flush() {
 	c.chunks, c.used, c.free, c.head, c.tail = nil, 0, -1, -1, -1
 }
 
-// Revocation messages, as sent on RevokeChannel and applied by Apply.
+// Revocation messages, as the log's triggers NOTIFY them (listener.go) and
+// Apply takes them.
 const (
-	// RevokeChannel is the PostgreSQL NOTIFY channel for revocations.
-	RevokeChannel = "sessiond_revoke"
 	revokeUser    = "user:"
 	revokeSession = "session:"
 )
@@ -367,7 +408,8 @@ func (e *cacheEntry) session() *Session {
 	if e.admin {
 		role = RoleAdmin
 	}
-	p.u = User{ID: e.userID, Email: e.user[:e.emailLen], Name: e.user[e.emailLen:], Role: role}
+	name, groups, _ := strings.Cut(e.user[e.emailLen:], "\x00")
+	p.u = User{ID: e.userID, Email: e.user[:e.emailLen], Name: name, Role: role, GroupNames: groups}
 	p.s = Session{
 		ID: e.sessionID, TokenHash: hashString(&e.key), UserID: e.userID,
 		ExpiresAt: time.UnixMicro(e.expires).UTC(), CreatedAt: time.UnixMicro(e.created).UTC(),

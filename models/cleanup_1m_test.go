@@ -14,11 +14,12 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
 
-// TestCleanup1M_LookupLatencyDuringCleanup measures issue 4's figures:
+// TestCleanup1M_LookupLatencyDuringCleanup measures the cleanup figures:
 // cleanup of 1M expired sessions beside 1M live ones, and the p99 of
 // session lookups issued at a fixed 2,000/s before and during it. It takes
 // minutes, so it runs only with SESSIOND_BENCH_1M=1 (SESSIOND_BENCH_ROWS
@@ -45,14 +46,14 @@ func TestCleanup1M_LookupLatencyDuringCleanup(t *testing.T) {
 		before := lookupsAtRate(ctx, m, tokens, 2000, func(stop <-chan struct{}) { time.Sleep(5 * time.Second) })
 		var res models.CleanupResult
 		var cerr error
-		opt := models.CleanupOptions{Trigger: "bench", BatchSize: 10000}
+		job := &jobs.Cleanup{DB: db, Now: func() time.Time { return now }, BatchSize: 10000}
 		if os.Getenv("SESSIOND_BENCH_FIXED") == "1" {
-			opt.Target = time.Hour
+			job.Target = time.Hour
 		}
-		var chunks []models.CleanupChunk
-		opt.OnChunk = func(c models.CleanupChunk) { chunks = append(chunks, c) }
+		var chunks []jobs.CleanupChunk
+		job.OnChunk = func(c jobs.CleanupChunk) { chunks = append(chunks, c) }
 		during := lookupsAtRate(ctx, m, tokens, 2000, func(<-chan struct{}) {
-			res, cerr = models.Cleanup(ctx, db, now, opt)
+			res, cerr = job.Run(ctx, "bench", models.Audit{})
 		})
 		if cerr != nil {
 			t.Fatal(cerr)

@@ -16,19 +16,15 @@ import (
 // at once, as one query of one hash, so batching adds no wait when idle.
 //
 // Each lookup is a round trip, and its cost is mostly not the query: the
-// write to the socket, waking the backend, the backend's wake-up and reply,
-// and waking the goroutine again — about 45 µs of sessiond's CPU and 50 µs
-// of PostgreSQL's per uncached request on these 2-core machines (measured
-// under wrk with /proc/<pid>/stat). A batch pays them once for all its
-// lookups.
+// write to the socket, waking the backend, its reply, and waking the
+// goroutine again. A batch pays them once for all its lookups.
 type pgLookup struct {
 	one, many *sql.Stmt    // lookupOne for one hash; lookupMany for a batch
 	n         atomic.Int64 // queries run
 
 	// limit is how many queries run at once: one per core (at least two),
 	// to keep the cores busy while a batch is on the wire. More only makes
-	// batches smaller: on these 2-core machines (wrk, 32 clients, cache
-	// off) two gave 22–27k req/s at p99 3.9–4.4 ms, four 19–21k at 5.3 ms.
+	// batches smaller, and throughput lower.
 	limit int
 
 	mu      sync.Mutex
@@ -44,14 +40,14 @@ const pgBatchMax = 64
 // reads what a request needs and the session cache holds — no address,
 // agent or user timestamps, which the list queries read where they are
 // shown — with no expiry bound: the check is done in Go.
-const lookupOne = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
+const lookupOne = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr, u.group_names
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1`
 
 // lookupMany is lookupOne for many hashes at once, naming each row's. A
 // lone hash still goes through lookupOne: = ANY($1) costs PostgreSQL more
 // per execution, and its rows loop costs Go more, than = $1 does.
-const lookupMany = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
+const lookupMany = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr, u.group_names
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ANY($1)`
 
@@ -136,7 +132,7 @@ func (l *pgLookup) query(ctx context.Context, batch []*pgLookupWait) {
 	if len(batch) == 1 {
 		w := batch[0]
 		w.err = l.one.QueryRowContext(ctx, w.hash).Scan(&w.s.ID, &w.s.UserID, &w.s.ExpiresAt, &w.s.CreatedAt,
-			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role, &w.s.AMR)
+			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role, &w.s.AMR, &w.u.GroupNames)
 		return
 	}
 	hashes := make([]string, len(batch))
@@ -164,14 +160,14 @@ func (l *pgLookup) scan(ctx context.Context, hashes []string, batch []*pgLookupW
 	}
 	for rows.Next() {
 		if err := rows.Scan(&r.hash, &r.s.ID, &r.s.UserID, &r.s.ExpiresAt, &r.s.CreatedAt, &r.s.LastSeenAt,
-			&r.u.Email, &r.u.Name, &r.u.Role, &r.s.AMR); err != nil {
+			&r.u.Email, &r.u.Name, &r.u.Role, &r.s.AMR, &r.u.GroupNames); err != nil {
 			return err
 		}
 		for _, w := range batch { // the same cookie may be in a batch twice
 			if w.hash == r.hash {
 				w.s.ID, w.s.UserID, w.s.ExpiresAt, w.s.CreatedAt, w.s.LastSeenAt = r.s.ID, r.s.UserID, r.s.ExpiresAt, r.s.CreatedAt, r.s.LastSeenAt
 				w.s.AMR = r.s.AMR
-				w.u.Email, w.u.Name, w.u.Role = r.u.Email, r.u.Name, r.u.Role
+				w.u.Email, w.u.Name, w.u.Role, w.u.GroupNames = r.u.Email, r.u.Name, r.u.Role, r.u.GroupNames
 				w.err = nil
 			}
 		}

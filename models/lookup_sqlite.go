@@ -14,11 +14,9 @@ import (
 
 // sqliteLookup runs the per-request session lookup on SQLite below
 // database/sql: a few reader connections of its own, each with the
-// statement prepared once, lent out one lookup at a time. Without
-// database/sql's statement, rows and row layers an uncached Authenticate
-// went from 14.0 to 12.6 µs and 44 to 34 allocations
-// (BenchmarkAuthenticateNoCache, benchstat n=8); everything else still
-// goes through database/sql and bun.
+// statement prepared once, lent out one lookup at a time, without
+// database/sql's statement, rows and row layers (BenchmarkAuthenticateNoCache
+// weighs them); everything else still goes through database/sql and bun.
 //
 // The connections are opened with the readers' DSN, so they have the same
 // pragmas (busy_timeout, query_only) and see every commit of the writer
@@ -44,7 +42,7 @@ type sqliteLookup struct {
 // modernc's driver would otherwise parse each with time.Parse, a third of
 // the lookup's cost; parseStoredTime reads the one format bun writes.
 const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
-	u.email, u.name, u.role, s.amr
+	u.email, u.name, u.role, s.amr, u.group_names
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ?`
 
@@ -53,7 +51,7 @@ type lookupConn struct {
 	stmt lookupStmt  // prepared on first use: Open runs before the migrations
 	// The argument and the row, reused: whoever holds the connection owns them.
 	args [1]driver.NamedValue
-	row  [9]driver.Value
+	row  [10]driver.Value
 }
 
 type lookupStmt interface {
@@ -175,8 +173,8 @@ func (c *lookupConn) close() error {
 
 // scanLookup fills s and u from lookupSQLite's columns as the driver gives
 // them: integers, and text for the times and the user's fields.
-func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
-	var ok [9]bool
+func scanLookup(v *[10]driver.Value, s *Session, u *User) error {
+	var ok [10]bool
 	var amr string
 	var t [3]string
 	s.ID, ok[0] = v[0].(int64)
@@ -188,6 +186,7 @@ func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
 	u.Name, ok[6] = v[6].(string)
 	u.Role, ok[7] = v[7].(string)
 	amr, ok[8] = v[8].(string)
+	u.GroupNames, ok[9] = v[9].(string)
 	s.AMR = AMR(amr)
 	for i, good := range ok {
 		if !good {

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -102,8 +103,9 @@ type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	cache  *SessionCache // nil: no cache
-	lookup sessionLookup // lookup_sqlite.go or lookup_postgres.go
+	cache  *SessionCache                  // nil: no cache
+	lookup sessionLookup                  // lookup_sqlite.go or lookup_postgres.go
+	feed   atomic.Pointer[revocationFeed] // set by the first WatchRevocations
 	// importedTokens: Authenticate also takes imported Auth.js tokens.
 	importedTokens bool
 
@@ -117,6 +119,14 @@ type SessionManager struct {
 	// OnSignIn runs in every session-creating transaction; set it before
 	// serving.
 	OnSignIn SignInHook
+	// Cleaner is the cleanup job (jobs.Cleanup), which models cannot
+	// import; CleanupExpiredSessions runs it.
+	Cleaner Cleaner
+}
+
+// Cleaner runs one cleanup for trigger on behalf of by.
+type Cleaner interface {
+	Run(ctx context.Context, trigger string, by Audit) (CleanupResult, error)
 }
 
 // NewSessionManager prepares the per-request lookup for db's dialect. now
@@ -420,28 +430,14 @@ func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (
 	return int(n), Wrap(err, "delete user sessions")
 }
 
-// CleanupExpiredSessions deletes every session expired at now, in batches
-// of 10,000, and returns how many went. The cleanup job uses
-// DeleteExpiredBatch directly to pace itself and report progress.
+// CleanupExpiredSessions deletes every session expired now through the
+// cleanup job (m.Cleaner), so these runs too are paced, locked and recorded.
 func (m *SessionManager) CleanupExpiredSessions(ctx context.Context) (int, error) {
-	now := m.Now()
-	total := 0
-	for {
-		n, err := DeleteExpiredBatch(ctx, m.db, now, 10000)
-		total += n
-		if err != nil || n < 10000 {
-			return total, err
-		}
+	if m.Cleaner == nil {
+		return 0, errors.New("cleanup expired sessions: no cleanup job (set SessionManager.Cleaner)")
 	}
-}
-
-// DeleteExpiredBatch deletes at most limit sessions with expires_at ≤ now
-// in one short statement and returns how many it deleted.
-func DeleteExpiredBatch(ctx context.Context, db *DB, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, Invalid("limit", "must be positive")
-	}
-	return deleteExpiredBatchOn(ctx, db, db, now, limit)
+	res, err := m.Cleaner.Run(ctx, TriggerManager, Audit{})
+	return res.Deleted, err
 }
 
 // GetUserActiveSessions lists the user's unexpired sessions, newest first.

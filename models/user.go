@@ -31,6 +31,8 @@ type User struct {
 	DisabledAt      *time.Time `bun:"disabled_at" json:"disabledAt"`
 	EmailVerifiedAt *time.Time `bun:"email_verified_at" json:"emailVerifiedAt"`
 	SignInAlerts    bool       `bun:"signin_alerts" json:"signInAlerts"`
+	// GroupNames are the user's groups as stored: sorted, joined by commas.
+	GroupNames string `bun:"group_names" json:"-"`
 }
 
 // HasPassword reports whether the user can sign in with a password (one
@@ -49,6 +51,9 @@ type NewUser struct {
 	Name     string
 	Role     string
 	Password string
+	// EmailVerified: the creator vouches for the address (the first admin,
+	// the command line); an admin's typing does not.
+	EmailVerified bool
 }
 
 // NormalizeEmail is the one form emails are stored and looked up in.
@@ -100,6 +105,9 @@ func CreateUser(ctx context.Context, db bun.IDB, n NewUser, now time.Time) (*Use
 		return nil, err
 	}
 	u := &User{Email: n.Email, Name: n.Name, Role: n.Role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now, SignInAlerts: true}
+	if n.EmailVerified {
+		u.EmailVerifiedAt = &now
+	}
 	if _, err := db.NewInsert().Model(u).Returning("id").Exec(ctx); err != nil {
 		return nil, Wrap(err, "create user")
 	}

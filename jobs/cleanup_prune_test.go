@@ -1,4 +1,4 @@
-package models_test
+package jobs_test
 
 import (
 	"context"
@@ -42,11 +42,11 @@ func TestCleanup_PrunesOldRunsAndDeliveriesWithRetention_AndExpiredLinks(t *test
 			}
 		}
 		// Without a retention only expired links go.
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{Trigger: "schedule"})
+		res, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: "schedule"})
 		if err != nil || res.OtherPruned != 1 {
 			t.Fatalf("pruned %d other rows (%v), want the one expired link", res.OtherPruned, err)
 		}
-		if _, err := models.Cleanup(ctx, db, now, models.CleanupOptions{Trigger: "schedule", Retention: 90 * 24 * time.Hour}); err != nil {
+		if _, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: "schedule", Retention: 90 * 24 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
 		for table, want := range map[string]int{"cleanup_runs": 1 + 2, "deliveries": 2, "user_tokens": 1} {

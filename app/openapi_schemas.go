@@ -71,6 +71,7 @@ func apiSchemas() map[string]any {
 		"lastUsedIp": str, "revokedAt": optTime, "status": enum("active", "expired", "revoked")})
 	run := objOpt(map[string]any{"id": integer, "trigger": str, "startedAt": dateTime, "finishedAt": optTime, "deleted": integer,
 		"error": str, "progressAt": optTime, "durationMs": nullable("integer")}, "progressAt")
+	delete(run, "additionalProperties") // a run also says who started it and how far it expects to go
 	endpoint := obj(map[string]any{"id": integer, "url": str, "events": arr(enum(models.WebhookTypes...)), "createdAt": dateTime})
 	deliveryProps := map[string]any{"id": integer, "jobId": integer, "channel": str, "kind": str, "recipient": str, "userId": nullable("integer"),
 		"status": str, "attempts": integer, "lastError": str, "createdAt": dateTime, "updatedAt": dateTime, "deliveredAt": optTime,
@@ -130,6 +131,11 @@ func apiSchemas() map[string]any {
 		"NewToken": objOpt(map[string]any{"name": str, "scopes": arr(enum(models.Scopes...)),
 			"expires": map[string]any{"type": "string", "description": "30d, 12h, or never"}}, "expires"),
 		"NewTokenSecret": obj(map[string]any{"token": token, "secret": map[string]any{"type": "string", "pattern": "^sdt_[A-Za-z0-9_-]{43}$"}}),
+		"AccessRules": map[string]any{"type": "object", "required": []string{"loaded", "file", "default", "loadedAt", "rules", "explanation"},
+			"properties": map[string]any{"rules": typ("array")}},
+		"MailLink":       obj(map[string]any{"userId": integer, "kind": str, "link": str}),
+		"ProfileChanged": obj(map[string]any{"user": ref("User"), "emailVerified": boolean, "emailPending": nullable("string")}),
+		"EmailVerified":  obj(map[string]any{"userId": integer, "email": str, "verified": boolean}),
 		"Webhooks":       obj(map[string]any{"endpoints": arr(endpoint), "deliveries": arr(delivery)}),
 		"NewWebhook": objOpt(map[string]any{"url": map[string]any{"type": "string", "format": "uri"}, "events": arr(enum(models.WebhookTypes...)),
 			"secret": str}, "secret"),
@@ -138,7 +144,8 @@ func apiSchemas() map[string]any {
 			"eventId": integer, "sessionId": nullable("integer"), "userId": nullable("integer"), "userEmail": str, "actorId": nullable("integer"),
 			"actorTokenId": nullable("integer"), "ip": str, "userAgent": str, "detail": str})}),
 		"MailDeliveries": obj(map[string]any{"deliveries": arr(mail), "smtpConfigured": boolean}),
-		"CleanupRuns":    obj(map[string]any{"runs": arr(run), "schedule": str, "nextRun": optTime}),
+		"CleanupRuns":    obj(map[string]any{"runs": arr(run), "running": map[string]any{"description": "the run under way, if any"}, "schedule": str, "nextRun": optTime}),
+		"CleanupStarted": obj(map[string]any{"runId": integer, "running": boolean}),
 		"CleanupResult":  obj(map[string]any{"deleted": integer, "eventsPruned": integer, "skipped": boolean, "runId": integer}),
 		"AuditList":      objOpt(map[string]any{"events": arr(event), "limit": integer, "nextCursor": str}, "nextCursor"),
 		"Insights": obj(map[string]any{

@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -161,7 +163,9 @@ func applySessionFilter(db *DB, q *bun.SelectQuery, f SessionFilter, now time.Ti
 	}
 	if f.Q != "" {
 		pat := LikePattern(f.Q)
-		q = q.Where("s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
+		// A name, an email, or a session's IP address or browser.
+		q = q.Where("(s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')"+
+			" OR s.ip LIKE ? ESCAPE '\\' OR LOWER(s.user_agent) LIKE ? ESCAPE '\\')", pat, pat, pat, pat)
 	}
 	return q
 }
@@ -267,4 +271,17 @@ func CountSessionStates(ctx context.Context, db *DB, now time.Time) (SessionCoun
 		Where("EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id AND s.expires_at > ?)", db.T(now)).
 		Scan(ctx, &c.UsersWithSessions)
 	return c, Wrap(err, "count sessions")
+}
+
+// FindSessionWithUser is one session by id with its user, expired or not
+// (the admin's detail view); ErrNotFound once it is gone.
+func FindSessionWithUser(ctx context.Context, db *DB, id int64) (*Session, error) {
+	s := new(Session)
+	err := db.Read.NewSelect().Model(s).
+		Relation("User", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Column("id", "name", "email", "role") }).
+		Where("s.id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Wrap(ErrNotFound, "find session")
+	}
+	return s, Wrap(err, "find session")
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -387,6 +388,9 @@ func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind
 		if err := q.Returning("*").Scan(ctx); err != nil {
 			return nil, err
 		}
+		if err := recordEnded(ctx, tx, []string{gone.TokenHash}, gone.UserID, ending{kind, a.ActorID}, m.Now()); err != nil {
+			return nil, err
+		}
 		return []string{gone.TokenHash}, RecordEvent(ctx, tx, a.event(kind, m.Now(), gone.ID, gone.UserID, ""))
 	})
 	if err != nil {
@@ -407,6 +411,11 @@ func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, k
 			hashes = append(hashes, s.TokenHash)
 			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
 				return nil, err
+			}
+			if kind != EventSessionSignedOut { // signing out clears the cookie: nobody asks why
+				if err := recordEnded(ctx, tx, []string{s.TokenHash}, s.UserID, ending{kind, a.ActorID}, m.Now()); err != nil {
+					return nil, err
+				}
 			}
 		}
 		n = len(gone)
@@ -430,7 +439,7 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 	// The kept session is dropped from caches too; its next request reloads it.
 	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
 		var err error
-		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
+		if n, err = deleteUserSessions(ctx, tx, userID, keepID, ending{kind, a.ActorID}, m.Now()); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(userID)}, RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
@@ -441,17 +450,17 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 	return n, nil
 }
 
-func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (int, error) {
+// deleteUserSessions ends every session of userID but keepID, keeping why.
+func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64, why ending, now time.Time) (int, error) {
+	var hashes []string
 	q := db.NewDelete().Model((*Session)(nil)).Where("user_id = ?", userID)
 	if keepID != 0 {
 		q = q.Where("id <> ?", keepID)
 	}
-	res, err := q.Exec(ctx)
-	if err != nil {
+	if err := q.Returning("token_hash").Scan(ctx, &hashes); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, Wrap(err, "delete user sessions")
 	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "delete user sessions")
+	return len(hashes), Wrap(recordEnded(ctx, db, hashes, userID, why, now), "delete user sessions")
 }
 
 // CleanupExpiredSessions deletes every session expired at now, in batches

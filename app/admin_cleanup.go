@@ -38,7 +38,7 @@ func (s *Server) handleCleanupRuns(c *fiber.Ctx) error {
 		return c.JSON(fiber.Map{"runs": runsJSON(v.Runs), "schedule": v.Schedule, "nextRun": nextRunJSON(v.NextRun)})
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return s.view(c, fiber.StatusOK, "admin/cleanup", "admin/cleanup_runs", Page{Title: "Cleanup runs", Nav: "admin-sessions", Data: v})
+	return s.view(c, fiber.StatusOK, "admin/cleanup", "admin/cleanup_runs", Page{Title: "Cleanup runs", Nav: "admin-cleanup", Data: v})
 }
 
 // handleCleanupRun runs a cleanup now on behalf of the admin. htmx gets
@@ -49,7 +49,7 @@ func (s *Server) handleCleanupRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	msg := fmt.Sprintf("Deleted %d expired session(s).", res.Deleted)
+	msg := "Removed " + plural(res.Deleted, "expired session") + "."
 	if res.Skipped {
 		msg = "Skipped: another instance is running cleanup right now."
 	}
@@ -62,7 +62,7 @@ func (s *Server) handleCleanupRun(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		return s.view(c, fiber.StatusOK, "admin/cleanup", "", Page{Title: "Cleanup runs", Nav: "admin-sessions", Data: v})
+		return s.view(c, fiber.StatusOK, "admin/cleanup", "", Page{Title: "Cleanup runs", Nav: "admin-cleanup", Data: v})
 	}
 	v, err := s.cleanupView(c, "")
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/url"
 	"time"
 
@@ -20,6 +21,9 @@ type sessionsView struct {
 	SelfURL   string // this list with its filters, for reloads
 	NextURL   string
 	PrevURL   string
+	From, To  string // the rows' positions in the whole list
+	Everyone  string // these filters without the user
+	UserName  string // the filtered user, as the note names them
 	Total     string // formatted
 	Limits    []int
 }
@@ -58,11 +62,26 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 		Filter: q, List: list, Now: now, CurrentID: currentSession(c).ID,
 		SelfURL: q.url(q.CursorRaw), Total: thousands(list.Total), Limits: []int{20, 50, 100},
 	}
+	if q.UserID != 0 {
+		everyone := q
+		everyone.UserID, everyone.Page, everyone.At = 0, 1, 0
+		v.Everyone = everyone.url("")
+		v.UserName = s.userLabel(ctx, q.UserID)
+	}
+	start := q.At
+	if start == 0 || q.Cursor == nil {
+		start = (q.Page-1)*q.Limit + 1
+	}
+	v.From, v.To = thousands(start), thousands(start+len(list.Sessions)-1)
 	if list.Next != nil {
-		v.NextURL = q.url(list.Next.Encode())
+		next := q
+		next.At = start + len(list.Sessions)
+		v.NextURL = next.url(list.Next.Encode())
 	}
 	if list.Prev != nil {
-		v.PrevURL = q.url(list.Prev.Encode())
+		prev := q
+		prev.At = max(1, start-q.Limit)
+		v.PrevURL = prev.url(list.Prev.Encode())
 	}
 	if !wantsFragment(c) {
 		if v.Stats, err = s.sessionStats(ctx, now); err != nil {
@@ -138,6 +157,9 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	if _, err := s.sessions.DeleteSessionByID(c.UserContext(), id, models.EventSessionRevoked, s.audit(c)); err != nil {
 		return err
 	}
+	// Once the row has gone, the list reloads so its range and the page
+	// count follow.
+	c.Append("HX-Trigger-After-Settle", "sessions-reload")
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 
@@ -156,7 +178,7 @@ func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 		return err
 	}
 	c.Append("HX-Trigger", "sessions-reload")
-	return s.afterDelete(c, n, false, "Cleaned up "+plural(n, "expired session"))
+	return s.afterDelete(c, n, false, "Removed "+plural(n, "expired session"))
 }
 
 // afterDelete answers a mutation: {deleted: n} for API clients; for htmx
@@ -173,8 +195,8 @@ func (s *Server) afterDelete(c *fiber.Ctx, n int, self bool, msg string) error {
 	if self {
 		return redirect(c, "/login")
 	}
-	if !isHTMX(c) {
-		return redirect(c, "/admin/sessions")
+	if !isHTMX(c) || c.Get("HX-Target") == "session-detail" {
+		return redirect(c, "/admin/sessions") // the page showed what has gone
 	}
 	if msg == "" {
 		msg = "Ended " + plural(n, "session")
@@ -237,6 +259,23 @@ func statsJSON(st *models.SessionStats) fiber.Map {
 	return m
 }
 
+// ForUser is this list narrowed to one user, keeping the other filters
+// (the row's name link).
+func (q sessionQuery) ForUser(id int64) string {
+	q.UserID, q.Page, q.At = id, 1, 0
+	return q.url("")
+}
+
+// userLabel names a filtered user for the note above the list; a user
+// that no longer exists is named by id.
+func (s *Server) userLabel(ctx context.Context, id int64) string {
+	u, err := models.FindUser(ctx, s.db.Read, id)
+	if err != nil {
+		return "user #" + itoa(id)
+	}
+	return u.Name + " (" + u.Email + ")"
+}
+
 // url is this list's address at cursor (empty: at its page number).
 func (q sessionQuery) url(cursor string) string {
 	v := url.Values{}
@@ -254,6 +293,9 @@ func (q sessionQuery) url(cursor string) string {
 	}
 	if cursor != "" {
 		v.Set("cursor", cursor)
+		if q.At > 1 {
+			v.Set("at", itoa(int64(q.At)))
+		}
 	} else if q.Page > 1 {
 		v.Set("page", itoa(int64(q.Page)))
 	}

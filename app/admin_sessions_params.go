@@ -24,6 +24,7 @@ type sessionQuery struct {
 	Page      int
 	Cursor    *models.SessionCursor
 	CursorRaw string
+	At        int // the first row's position, carried by the pager for "21–40 of N"
 }
 
 // parseSessionQuery reads page, limit, userId, status, q and cursor; a bad
@@ -62,6 +63,13 @@ func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
 	q.Q = strings.TrimSpace(c.Query("q"))
 	if len(q.Q) > maxQueryLen { // checkInput has refused non-UTF-8 and NUL
 		return q, badParam("q", "must be text of at most 200 characters")
+	}
+	if v := c.Query("at"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return q, badParam("at", "must be a whole number from 1")
+		}
+		q.At = n
 	}
 	if v := c.Query("cursor"); v != "" {
 		cur, err := models.DecodeSessionCursor(v)

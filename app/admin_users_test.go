@@ -422,7 +422,7 @@ func TestAdminUsers_ForceLogout_SaysHowMany_EndsOnlyThatUser(t *testing.T) {
 		clients[0].login(u.Email, "password123")
 		resp = c.usersHTMX("POST", fmt.Sprintf("/admin/users/%d/logout", u.ID), url.Values{})
 		body := mustStatus(t, resp, 200)
-		if !strings.Contains(body, "Signed kicked@example.com out: 1 session ended.") || resp.Header.Get("HX-Trigger") != "sessions-changed" {
+		if !strings.Contains(body, "Ended every session of kicked@example.com: 1 session.") || resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatalf("htmx force logout: %s", body)
 		}
 		if resp := c.api("POST", "/admin/users/999999/logout", url.Values{}); resp.StatusCode != 404 {

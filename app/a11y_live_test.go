@@ -96,14 +96,14 @@ func TestBrowser_Axe_EveryPage_NoSeriousViolations_LightAndDark(t *testing.T) {
 		}
 		one = s
 	}
-	if _, err := a.srv.runCleanup(context.Background(), "admin"); err != nil {
+	if _, err := a.srv.Sessions().CleanupExpiredSessions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 
 	signedOut := []string{"/login", "/password/forgot", "/no-such-page"}
-	userPages := []string{"/", "/account/sessions", "/account/password", "/account/security", "/account/alerts", "/admin/sessions"}
+	userPages := []string{"/", "/account/sessions", "/account/password", "/account/security", "/account/alerts", "/account/tokens", "/admin/sessions"}
 	adminPages := []string{"/admin/sessions", fmt.Sprintf("/admin/sessions/%d", one.ID), fmt.Sprintf("/admin/sessions?userId=%d&status=active", user.ID),
-		"/admin/users", "/admin/audit", "/admin/audit?kind=bogus", "/admin/cleanup", "/admin/insights", "/admin/mail", "/no-such-page"}
+		"/admin/users", "/admin/audit", "/admin/audit?kind=bogus", "/admin/cleanup", "/admin/insights", "/admin/mail", "/admin/tokens", "/no-such-page"}
 
 	var failures []string
 	scan := func(ctx context.Context, who string, pages []string) {

@@ -19,7 +19,7 @@ const dashboardTTL = 5 * time.Second
 // stats tiles and the unfiltered list's total.
 type figures struct {
 	stats memo[*models.SessionStats]
-	total memo[int]
+	total memo[models.SessionCount]
 }
 
 // sessionStats is models.GetSessionStats, at most dashboardTTL old.
@@ -38,7 +38,7 @@ func (s *Server) sessionStats(ctx context.Context, now time.Time) (*models.Sessi
 // at most dashboardTTL old instead of counting the whole table per page.
 func (s *Server) listSessions(ctx context.Context, filter models.SessionFilter, now time.Time) (*models.SessionList, error) {
 	if filter.Unfiltered() {
-		total, err := s.figures.total.get(dashboardTTL, func() (int, error) {
+		total, err := s.figures.total.get(dashboardTTL, func() (models.SessionCount, error) {
 			return models.CountSessions(ctx, s.db, filter, now)
 		})
 		if err != nil {

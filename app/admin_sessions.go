@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"time"
 
@@ -109,7 +110,9 @@ func (s *Server) handleAdminSessionStats(c *fiber.Ctx) error {
 }
 
 // handleAdminSessionDelete ends sessions by raw sessionToken, by id, or all
-// of a user's by userId (the seed's DELETE), answering {deleted: n}.
+// of a user's by userId (the seed's DELETE), answering {deleted: n}. A
+// token no session has and a user who does not exist are 404, like an
+// unknown id: {deleted: 0} would tell a script its delete did nothing.
 func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 	in, err := readMutation(c)
 	if err != nil {
@@ -123,6 +126,10 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 	case in.SessionToken != "":
 		self = models.HashToken(in.SessionToken) == me.TokenHash
 		n, err = s.sessions.RevokeToken(ctx, in.SessionToken, a)
+		if errors.Is(err, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "sessionToken: no session has this token (it takes the raw token; the list shows only a prefix of its hash, so delete by id)")
+		}
+		s.logAdmin(c, "admin revoked session by token", "sessions_ended", n)
 	case in.ID != "":
 		id, perr := positiveID("id", in.ID)
 		if perr != nil {
@@ -131,6 +138,7 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		self = id == me.ID
 		_, err = s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
 		n = 1
+		s.logAdmin(c, "admin revoked session", "session_id", id)
 	case in.UserID != "":
 		uid, perr := positiveID("userId", in.UserID)
 		if perr != nil {
@@ -138,7 +146,11 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		}
 		self = uid == me.UserID
 		n, err = s.sessions.DeleteUserSessions(ctx, uid, a)
+		if errors.Is(err, models.ErrNotFound) {
+			return fiber.NewError(fiber.StatusNotFound, "userId: no such user")
+		}
 		c.Append("HX-Trigger", "sessions-reload")
+		s.logAdmin(c, "admin forced logout", "user_id", uid, "sessions_ended", n)
 	default:
 		return badParam("sessionToken", "give sessionToken, id or userId")
 	}
@@ -157,14 +169,15 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	if _, err := s.sessions.DeleteSessionByID(c.UserContext(), id, models.EventSessionRevoked, s.audit(c)); err != nil {
 		return err
 	}
+	s.logAdmin(c, "admin revoked session", "session_id", id)
 	// Once the row has gone, the list reloads so its range and the page
 	// count follow.
 	c.Append("HX-Trigger-After-Settle", "sessions-reload")
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 
-// handleAdminSessionAction runs action=cleanup: delete every expired
-// session now, through the same entry point as the job and the CLI.
+// handleAdminSessionAction runs action=cleanup: a cleanup now, through
+// the same path as the cleanup page's button.
 func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 	in, err := readMutation(c)
 	if err != nil {
@@ -173,12 +186,15 @@ func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 	if in.Action != "cleanup" {
 		return badParam("action", "must be cleanup")
 	}
-	n, err := s.runCleanup(c.UserContext(), "admin")
+	res, done, err := s.startCleanup(c)
 	if err != nil {
 		return err
 	}
+	if wantsJSON(c) {
+		return cleanupJSON(c, res, done, fiber.Map{"deleted": res.Deleted})
+	}
 	c.Append("HX-Trigger", "sessions-reload")
-	return s.afterDelete(c, n, false, "Removed "+plural(n, "expired session"))
+	return s.afterDelete(c, res.Deleted, false, cleanupMessage(res, done, "Removed "+plural(res.Deleted, "expired session")))
 }
 
 // afterDelete answers a mutation: {deleted: n} for API clients; for htmx
@@ -230,7 +246,7 @@ func sessionListJSON(l *models.SessionList, q sessionQuery, now time.Time) fiber
 		out[i] = sessionJSON(&l.Sessions[i], now)
 	}
 	m := fiber.Map{
-		"sessions": out, "page": q.Page, "limit": q.Limit, "total": l.Total,
+		"sessions": out, "page": q.Page, "limit": q.Limit, "total": l.Total, "totalIsEstimate": l.TotalIsEstimate,
 		"totalPages": (l.Total + q.Limit - 1) / q.Limit,
 	}
 	if q.Cursor != nil {

@@ -26,13 +26,19 @@ type adminUser struct {
 	ExpiredSessions int       `json:"expiredSessions"`
 	TotalSessions   int       `json:"totalSessions"`
 	Disabled        bool      `json:"disabled"`
+	Groups          []string  `json:"groups"`
+	GroupsText      string    `json:"-"` // "dev, ops", for the form
 	LastSeenAt      time.Time `json:"-"` // the page's "Last seen"; zero when no session
 }
 
 func toAdminUser(u models.UserWithCounts) adminUser {
-	return adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
+	a := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
 		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
-		Disabled: u.Disabled(), LastSeenAt: u.LastSeenAt}
+		Disabled: u.Disabled(), Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", "), LastSeenAt: u.LastSeenAt}
+	if a.Groups == nil {
+		a.Groups = []string{}
+	}
+	return a
 }
 
 // usersQuery is what the list shows: a search and a page of it.
@@ -185,8 +191,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		return s.usersFormError(c, status, form)
 	}
 	a := s.audit(c)
-	if err := models.RecordEvent(c.UserContext(), s.db, &models.Event{At: s.sessions.Now(), Kind: models.EventUserCreated,
-		UserID: &u.ID, ActorID: &a.ActorID, IP: a.IP, UserAgent: clip(a.UserAgent, 512), Detail: "role=" + u.Role}); err != nil {
+	if err := models.RecordEvent(c.UserContext(), s.db, a.Event(models.EventUserCreated, s.sessions.Now(), 0, u.ID, "role="+u.Role)); err != nil {
 		s.log.WarnContext(c.UserContext(), "record user created", "error", err)
 	}
 	s.logAdmin(c, "admin created user", "user_id", u.ID, "role", u.Role)

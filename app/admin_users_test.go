@@ -79,7 +79,7 @@ func TestAdminUsers_ListJSON_ShapeFieldByField_CountsSessions(t *testing.T) {
 		}
 		users := got["users"].([]any)
 		row := users[0].(map[string]any)
-		if k := keysOf(row); k != "activeSessions,createdAt,disabled,email,expiredSessions,id,name,role,totalSessions" {
+		if k := keysOf(row); k != "activeSessions,createdAt,disabled,email,expiredSessions,groups,id,name,role,totalSessions" {
 			t.Fatalf("user keys %q", k)
 		}
 		want := map[string]any{"id": float64(u.ID), "name": u.Name, "email": u.Email, "role": "user",
@@ -193,7 +193,7 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			t.Fatalf("create: %d %s", resp.StatusCode, readBody(t, resp))
 		}
 		decodeJSON(t, resp, &got)
-		if k := keysOf(got["user"]); k != "activeSessions,createdAt,disabled,email,expiredSessions,id,name,role,totalSessions" {
+		if k := keysOf(got["user"]); k != "activeSessions,createdAt,disabled,email,expiredSessions,groups,id,name,role,totalSessions" {
 			t.Fatalf("created user keys %q", k)
 		}
 		if got["user"]["email"] != "new.person@example.com" || got["user"]["role"] != "admin" || got["user"]["name"] != "New Person" {
@@ -247,9 +247,11 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			if resp.StatusCode != tc.status || resp.Header.Get("HX-Retarget") != "#user-form" {
 				t.Errorf("%s (htmx): %d retarget %q", tc.name, resp.StatusCode, resp.Header.Get("HX-Retarget"))
 			}
-			if !strings.Contains(body, `id="user-form"`) || !strings.Contains(body, `role="alert"`) || strings.Contains(body, "long-enough-pw") ||
-				strings.Contains(body, "<i>typed</i>") {
-				t.Errorf("%s (htmx): form wrong (error shown, password kept out, input escaped): %s", tc.name, body)
+			// The password typed stays (nobody should type it twice) and the
+			// field at fault is marked.
+			if !strings.Contains(body, `id="user-form"`) || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, `value="`+f.Get("password")+`"`) ||
+				strings.Contains(body, "<i>typed</i>") || (tc.field != "password" && !strings.Contains(body, `name="`+tc.field+`"`)) || !strings.Contains(body, `aria-invalid="true"`) {
+				t.Errorf("%s (htmx): form wrong (error shown, password kept, field marked, input escaped): %s", tc.name, body)
 			}
 		}
 		if n := countRows(t, db, "users", ""); n != users {
@@ -612,7 +614,7 @@ func TestAdminUsers_BrowserForm_NoJS_CreatesAndShowsErrorsInThePage(t *testing.T
 		c.page("/admin/users")
 		resp := c.form("/admin/users", url.Values{"email": {"bad"}, "name": {"N"}, "password": {"password123"}})
 		body := mustStatus(t, resp, 422)
-		if !strings.Contains(body, "<html") || !strings.Contains(body, "email: is not a valid email address") || !strings.Contains(body, `value="bad"`) {
+		if !strings.Contains(body, "<html") || !strings.Contains(body, "Email is not a valid email address.") || !strings.Contains(body, `value="bad"`) {
 			t.Fatalf("no-JS error page: %.500s", body)
 		}
 		resp = c.form("/admin/users", url.Values{"email": {"nojs@example.com"}, "name": {"N"}, "password": {"password123"}})

@@ -41,21 +41,25 @@ type Server struct {
 	proxyWarn proxyWarning
 	// resetLimit counts password-reset requests per address and per IP.
 	resetLimit *throttle
-	setup      setupGate
-	metrics    *metrics
-	jobs       *jobs.Scheduler
-	queue      *jobs.Queue
-	insights   memo[*models.Insights]
-	figures    figures
-	mail       *mailTemplates
-	geo        *geoIP             // nil without GEOIP_DB (or when it is broken)
-	webauthn   *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
+	// passkeyLimit counts passwordless passkey sign-ins started per IP.
+	passkeyLimit *throttle
+	setup        setupGate
+	metrics      *metrics
+	jobs         *jobs.Scheduler
+	cleanup      *jobs.Cleanup
+	queue        *jobs.Queue
+	insights     memo[*models.Insights]
+	figures      figures
+	mail         *mailTemplates
+	geo          *geoIP             // nil without GEOIP_DB (or when it is broken)
+	webauthn     *webauthn.WebAuthn // nil: passkeys unavailable (see newWebAuthn)
 	// providers are the sign-in providers (OpenID Connect, GitHub), csp the
 	// Content-Security-Policy that lets forms reach their sign-in pages.
 	providers []provider
 	csp       atomic.Pointer[string]
-
-	beforeCleanup func(trigger string) // test seam, see Options
+	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
+	// /auth/verify admits any session. SIGHUP swaps in a new set.
+	rules atomic.Pointer[accessRules]
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -78,13 +82,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		MaxAge: cfg.SessionMaxAge, UpdateAge: cfg.SessionUpdateAge,
 		AbsoluteLifetime: cfg.SessionAbsolute, TouchInterval: cfg.SessionTouchInterval,
 	}
-	// The cache hangs off the DB so that every revocation in models (the
-	// session manager and the user functions alike) drops from it.
-	db.SetSessionCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	sessions, err := models.NewSessionManager(ctx, db, policy, opts.Now)
 	if err != nil {
 		return nil, err
 	}
+	sessions.SetCache(models.NewSessionCache(cfg.SessionCacheTTL, cfg.SessionCacheMaxEntries))
 	if cfg.SessionCookieName != "" { // taking over another system's cookie: its imported sessions too
 		sessions.AcceptImportedTokens()
 	}
@@ -97,7 +99,14 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	s := &Server{
 		cfg: cfg, db: db, sessions: sessions, log: logger, secret: []byte(secret),
 		trusted: parseTrusted(cfg.TrustedProxies), hashers: newLimiter(hashingSlots()), throttle: newThrottle(db, opts.Now),
-		resetLimit: newResetLimit(db, opts.Now),
+		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
+	}
+	if cfg.AccessRules != "" {
+		rules, err := loadAccessRules(cfg.AccessRules)
+		if err != nil {
+			return nil, err
+		}
+		s.rules.Store(rules)
 	}
 	if s.webauthn, err = newWebAuthn(&cfg); err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
@@ -129,8 +138,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		ReadBufferSize:        16 * 1024,
 	})
 	s.jobs = jobs.New(logger)
-	s.beforeCleanup = opts.BeforeCleanup
-	if err := s.jobs.Add(cleanupJobName, cfg.CleanupSchedule, s.scheduledCleanup); err != nil {
+	s.cleanup = cleanupJob(cfg, db, logger, sessions.Now)
+	s.cleanup.Before = opts.BeforeCleanup
+	sessions.Cleaner = s.cleanup
+	if err := s.jobs.Add(jobs.CleanupJob, cfg.CleanupSchedule, s.cleanup.Scheduled); err != nil {
 		return nil, err
 	}
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
@@ -195,7 +206,7 @@ func (s *Server) recoverer() fiber.Handler {
 // serve runs the HTTP server until ctx ends, then drains it. On
 // PostgreSQL it also listens for other instances' revocations while it runs.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.db, func(err error) {
+	revocations := models.ListenRevocations(s.sessions, func(err error) {
 		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
 	})
 	defer revocations.Close()

@@ -74,36 +74,8 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 	email := models.NormalizeEmail(formValue(c, "email"))
 	password := formValue(c, "password")
 	next := formValue(c, "next")
-	switch {
-	case email == "" || password == "":
-		return s.loginFailed(c, fiber.StatusBadRequest, "email and password are required", email, next)
-	case len(password) > models.MaxPasswordBytes || len(email) > 254:
-		return s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
-	}
-	client := s.client(c)
-	ctx := c.UserContext()
-	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
-	if err != nil {
-		return err
-	}
-	if attempt.wait != "" {
-		c.Set(fiber.HeaderRetryAfter, attempt.wait)
-		return s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
-	}
-	user, err := s.checkCredentials(ctx, email, password)
-	switch {
-	case err == errBadCredentials:
-		s.recordFailedSignIn(c, email, user)
-		return s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
-	case err != nil:
-		s.notJudged(ctx, attempt)
-		if err == errBusy {
-			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
-			return s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
-		}
-		return err
-	}
-	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+	user, err := s.passwordStep(c, email, password, next)
+	if user == nil {
 		return err
 	}
 	r, err := s.startSession(c, signIn{user: user, amr: models.MethodPassword, next: next})
@@ -111,6 +83,44 @@ func (s *Server) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	return s.finishSignIn(c, r, next)
+}
+
+// passwordStep checks a password sign-in under the shared throttle: the
+// user, or nil once the refusal has been answered (or err).
+func (s *Server) passwordStep(c *fiber.Ctx, email, password, next string) (*models.User, error) {
+	switch {
+	case email == "" || password == "":
+		return nil, s.loginFailed(c, fiber.StatusBadRequest, "email and password are required", email, next)
+	case len(password) > models.MaxPasswordBytes || len(email) > 254:
+		return nil, s.loginFailed(c, fiber.StatusBadRequest, "email or password too long", email, next)
+	}
+	client := s.client(c)
+	ctx := c.UserContext()
+	attempt, err := s.throttle.begin(ctx, models.ScopeAccount, email, client.IP)
+	if err != nil {
+		return nil, err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
+		return nil, s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
+	}
+	user, err := s.checkCredentials(ctx, email, password)
+	switch {
+	case err == errBadCredentials:
+		s.recordFailedSignIn(c, email, user)
+		return nil, s.loginFailed(c, fiber.StatusUnauthorized, errBadCredentials.Message, email, next)
+	case err != nil:
+		s.notJudged(ctx, attempt)
+		if err == errBusy {
+			c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
+			return nil, s.loginFailed(c, fiber.StatusServiceUnavailable, errBusy.Message, email, next)
+		}
+		return nil, err
+	}
+	if err := s.throttle.succeeded(ctx, attempt); err != nil {
+		return nil, err
+	}
+	return user, nil
 }
 
 // checkCredentials verifies under the hashing limit; a user is returned
@@ -248,6 +258,9 @@ func (s *Server) audit(c *fiber.Ctx) models.Audit {
 	a := models.Audit{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 	if sess := currentSession(c); sess != nil {
 		a.ActorID = sess.UserID
+	}
+	if tok := apiToken(c); tok != nil {
+		a.ActorTokenID = tok.ID
 	}
 	return a
 }

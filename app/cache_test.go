@@ -33,7 +33,7 @@ func TestTwoInstances_RevokeThroughB_ARefusesTheCookieWithinOneSecond(t *testing
 	if !ca.signedIn() || !ca.signedIn() {
 		t.Fatal("not signed in through A")
 	}
-	if hits, _ := a.srv.db.SessionCache().Counts(); a.srv.db.SessionCache().Len() == 0 || hits == 0 {
+	if hits, _ := a.srv.sessions.Cache().Counts(); a.srv.sessions.Cache().Len() == 0 || hits == 0 {
 		t.Fatal("A did not cache the session: the test would prove nothing")
 	}
 
@@ -69,7 +69,7 @@ func TestSameInstance_Logout_RefusesTheCookieAtOnce(t *testing.T) {
 		u := testdb.CreateUser(t, db, "cached-logout@example.com", models.RoleUser)
 		c := a.client()
 		c.login(u.Email, "password123")
-		if !c.signedIn() || a.srv.db.SessionCache().Len() == 0 {
+		if !c.signedIn() || a.srv.sessions.Cache().Len() == 0 {
 			t.Fatal("session not cached")
 		}
 		stolen := c.cookie()

@@ -25,8 +25,8 @@ func TestCleanup_KilledMidRun_ProgressRecorded_NextStartMarksItAbandoned_NextRun
 		db := testdb.Open(t, dsn)
 		u := testdb.CreateUser(t, db, "kept@example.com", models.RoleUser)
 		const expired = 5000
-		seedExpired(t, db, u.ID, expired, time.Now().Add(-time.Hour))
-		seedExpired(t, db, u.ID, 5, time.Now().Add(24*time.Hour)) // live
+		testdb.SeedSessions(t, db, u.ID, expired, time.Now().Add(-time.Hour))
+		testdb.SeedSessions(t, db, u.ID, 5, time.Now().Add(24*time.Hour)) // live
 
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "SESSIOND_HELPER_ARGS=sessions cleanup --verbose",
@@ -83,8 +83,8 @@ func TestCleanup_KilledMidRun_ProgressRecorded_NextStartMarksItAbandoned_NextRun
 			!r.FinishedAt.Equal(*r.ProgressAt) || r.Deleted != killed.Deleted {
 			t.Fatalf("after the next start: %+v, want it marked abandoned at its last chunk", r)
 		}
-		if n, err := a.srv.runCleanup(ctx, models.TriggerAdmin); err != nil || n != left {
-			t.Fatalf("next run deleted %d (%v), want %d", n, err, left)
+		if res, err := a.srv.cleanup.Run(ctx, models.TriggerAdmin, models.Audit{}); err != nil || res.Deleted != left {
+			t.Fatalf("next run deleted %d (%v), want %d", res.Deleted, err, left)
 		}
 		if n := countRows(t, db, "sessions", ""); n != 5 {
 			t.Fatalf("%d sessions left, want the 5 live ones", n)

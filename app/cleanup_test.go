@@ -10,27 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
-
-// seedExpired inserts n sessions for userID expiring at exp, in bulk.
-func seedExpired(t testing.TB, db *models.DB, userID int64, n int, exp time.Time) {
-	t.Helper()
-	for done := 0; done < n; {
-		k := min(n-done, 500)
-		rows := make([]models.Session, k)
-		for i := range rows {
-			tok, _ := models.NewToken()
-			rows[i] = models.Session{TokenHash: models.HashToken(tok), UserID: userID, ExpiresAt: exp.UTC(),
-				CreatedAt: exp.Add(-time.Hour).UTC(), LastSeenAt: exp.Add(-time.Hour).UTC()}
-		}
-		if _, err := db.NewInsert().Model(&rows).Exec(context.Background()); err != nil {
-			t.Fatalf("seed sessions: %v", err)
-		}
-		done += k
-	}
-}
 
 // startServer runs a.srv.Run on a real listener and returns its base URL
 // and a stop function that returns Run's result.
@@ -66,8 +49,8 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 		a := newTestApp(t, db, nil)
 		admin := testdb.CreateUser(t, db, "cleanup-admin@example.com", models.RoleAdmin)
 		user := testdb.CreateUser(t, db, "cleanup-user@example.com", models.RoleUser)
-		seedExpired(t, db, user.ID, 3, a.clock.Now().Add(-time.Minute))
-		seedExpired(t, db, user.ID, 2, a.clock.Now().Add(time.Hour))
+		testdb.SeedSessions(t, db, user.ID, 3, a.clock.Now().Add(-time.Minute))
+		testdb.SeedSessions(t, db, user.ID, 2, a.clock.Now().Add(time.Hour))
 		c := a.client()
 		c.login(admin.Email, "password123")
 
@@ -143,13 +126,13 @@ func TestCleanupJob_PanicIsRecovered_ServerKeepsServing_NextTickRuns(t *testing.
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"CLEANUP_SCHEDULE": "@every 1s"})
 		var ticks atomic.Int32
-		a.srv.beforeCleanup = func(string) {
+		a.srv.cleanup.Before = func(string) {
 			if ticks.Add(1) == 1 {
 				panic("cleanup exploded")
 			}
 		}
 		user := testdb.CreateUser(t, db, "tick@example.com", models.RoleUser)
-		seedExpired(t, db, user.ID, 5, a.clock.Now().Add(-time.Minute))
+		testdb.SeedSessions(t, db, user.ID, 5, a.clock.Now().Add(-time.Minute))
 		base, stop := startServer(t, a)
 		deadline := time.Now().Add(15 * time.Second)
 		for countRows(t, db, "cleanup_runs", "deleted = 5") == 0 {
@@ -177,8 +160,8 @@ func TestRun_ShutdownMidCleanup_StopsBetweenChunks_RecordsCancelled_ReturnsNil(t
 		a := newTestApp(t, db, map[string]string{"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"})
 		user := testdb.CreateUser(t, db, "sigterm@example.com", models.RoleUser)
 		const seeded = 5000
-		seedExpired(t, db, user.ID, seeded, a.clock.Now().Add(-time.Minute))
-		seedExpired(t, db, user.ID, 7, a.clock.Now().Add(time.Hour))
+		testdb.SeedSessions(t, db, user.ID, seeded, a.clock.Now().Add(-time.Minute))
+		testdb.SeedSessions(t, db, user.ID, 7, a.clock.Now().Add(time.Hour))
 		_, stop := startServer(t, a)
 		// The first tick starts a cleanup of 500 chunks; SIGTERM (the
 		// ctx of Run) arrives while it is in the middle.
@@ -204,8 +187,8 @@ func TestRun_ShutdownMidCleanup_StopsBetweenChunks_RecordsCancelled_ReturnsNil(t
 		if left == 0 || int(runs[0].Deleted)+left != seeded {
 			t.Fatalf("deleted %d, %d expired left: want a partial run whose counts add up to %d", runs[0].Deleted, left, seeded)
 		}
-		if n, err := a.srv.runCleanup(context.Background(), models.TriggerSchedule); err != nil || n != left {
-			t.Fatalf("next run deleted %d (%v), want %d", n, err, left)
+		if res, err := a.srv.cleanup.Run(context.Background(), models.TriggerSchedule, models.Audit{}); err != nil || res.Deleted != left {
+			t.Fatalf("next run deleted %d (%v), want %d", res.Deleted, err, left)
 		}
 		if n := countRows(t, db, "sessions", ""); n != 7 {
 			t.Fatalf("%d sessions left, want the 7 live", n)
@@ -221,7 +204,7 @@ func TestRunServe_SIGTERMMidCleanup_DrainsRecordsCancelledAndReturnsNil(t *testi
 	db := openURL(t, url)
 	user := testdb.CreateUser(t, db, "serve-sigterm@example.com", models.RoleUser)
 	const seeded = 5000
-	seedExpired(t, db, user.ID, seeded, time.Now().Add(-time.Minute))
+	testdb.SeedSessions(t, db, user.ID, seeded, time.Now().Add(-time.Minute))
 	env := map[string]string{"DATABASE_URL": url, "LISTEN_ADDR": "127.0.0.1:0",
 		"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -259,4 +242,75 @@ func TestRunServe_SIGTERMMidCleanup_DrainsRecordsCancelledAndReturnsNil(t *testi
 	if !strings.Contains(logs.String(), "cleanup stopped by shutdown") {
 		t.Errorf("shutdown stop not logged:\n%s", logs)
 	}
+}
+
+// An admin's cleanup that outlasts the request goes on in the background:
+// the answer says so, the runs fragment shows its progress and polls, the
+// tile counts with separators and a unit, a second click does not start a
+// second run, and the poll that finds it ended refreshes the dashboard.
+func TestAdminCleanup_LongRun_GoesOnInBackground_ProgressPolled_TileFormatted(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, map[string]string{"CLEANUP_BATCH_SIZE": "100"})
+		admin := testdb.CreateUser(t, db, "long-cleanup@example.com", models.RoleAdmin)
+		user := testdb.CreateUser(t, db, "long-cleanup-user@example.com", models.RoleUser)
+		testdb.SeedSessions(t, db, user.ID, 1200, a.clock.Now().Add(-time.Minute))
+		hold, held := make(chan struct{}), make(chan struct{}, 1)
+		a.srv.cleanup.OnChunk = func(jobs.CleanupChunk) {
+			select {
+			case held <- struct{}{}:
+				<-hold // the first chunk waits until the test lets it go
+			default:
+			}
+		}
+		c := a.client()
+		c.login(admin.Email, "password123")
+		htmx := http.Header{"HX-Request": {"true"}, "X-Csrf-Token": {c.csrf}, "Content-Type": {"application/x-www-form-urlencoded"}}
+
+		resp := c.request("POST", "/admin/sessions", strings.NewReader("action=cleanup"), htmx)
+		body := readBody(t, resp)
+		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("HX-Trigger"), "sessions-changed") ||
+			!strings.Contains(body, "runs in the background") {
+			t.Fatalf("start: %d %q %s", resp.StatusCode, resp.Header.Get("HX-Trigger"), body)
+		}
+		resp = c.request("GET", "/admin/cleanup", nil, htmx)
+		body = readBody(t, resp)
+		for _, want := range []string{`hx-get="/admin/cleanup?watch=1"`, "every 1s", "<progress", "100 of 1,200", admin.Email} {
+			if !strings.Contains(body, want) {
+				t.Errorf("runs fragment while running lacks %q:\n%s", want, body)
+			}
+		}
+		if _, body = c.page("/admin/sessions"); !strings.Contains(body, "100 of 1,200 sessions") {
+			t.Errorf("the tile does not show the run's progress:\n%s", body)
+		}
+		if got := countRows(t, db, "cleanup_runs", "actor_id = ? AND trigger = ? AND expected = 1200", admin.ID, models.TriggerAdmin); got != 1 {
+			t.Fatalf("%d runs recorded with the admin as actor, want 1", got)
+		}
+		resp = c.api("POST", "/admin/cleanup/run", nil)
+		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, `"skipped":true`) {
+			t.Fatalf("a second run while one goes: %d %s", resp.StatusCode, b)
+		}
+
+		close(hold)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp = c.request("GET", "/admin/cleanup?watch=1", nil, htmx)
+			body = readBody(t, resp)
+			if !strings.Contains(body, "every 1s") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the run never ended:\n%s", body)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if resp.Header.Get("HX-Trigger") != "sessions-changed" || !strings.Contains(body, "<td>1,200</td>") {
+			t.Fatalf("the poll that saw the end: trigger %q\n%s", resp.Header.Get("HX-Trigger"), body)
+		}
+		if _, body = c.page("/admin/sessions"); !strings.Contains(body, `id="stat-cleanup">1,200 sessions<`) {
+			t.Errorf("the tile after the run is not formatted:\n%s", body)
+		}
+		if n := countRows(t, db, "cleanup_runs", ""); n != 1 {
+			t.Fatalf("%d runs, want the one", n)
+		}
+	})
 }

@@ -37,8 +37,12 @@ commands:
   users set-password --email E       (the new password on stdin; every session ends)
   users reset-link --email E [--send] (print a reset link, or mail it)
   users disable|enable --email E
+  users set-groups --email E --groups a,b   (replaces the groups; --groups "" for none)
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
+  tokens create --email E --name N --scopes a,b [--expires 30d]  (prints the secret once)
+  tokens list
+  tokens revoke --id N
   seed --users N --sessions M [--expired-ratio R]
   import authjs --from postgres://… [--sessions] [--dry-run]
   version
@@ -79,6 +83,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "sessions":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
+		})
+
+	case "tokens":
+		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
+			return runTokens(ctx, env, db, args)
 		})
 
 	case "import":
@@ -167,7 +176,7 @@ func runServe(ctx context.Context, env Env) error {
 // more, the queue finishes the deliveries under way. It returns when all
 // are done, before the caller closes the database.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	s.markAbandonedCleanups(ctx)
+	s.cleanup.MarkAbandoned(ctx)
 	if err := s.queue.Start(ctx); err != nil {
 		return err
 	}
@@ -247,9 +256,9 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLE\tACTIVE SESSIONS\tCREATED")
+		fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tROLE\tGROUPS\tACTIVE SESSIONS\tCREATED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", u.ID, u.Email, u.Name, u.Role, u.GroupNames, u.ActiveSessions, u.CreatedAt.UTC().Format(time.DateOnly))
 		}
 		return tw.Flush()
 	case "delete", "set-role", "reset-2fa":

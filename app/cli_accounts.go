@@ -19,19 +19,21 @@ import (
 
 // accountCommands are the users subcommands that recover or suspend an
 // account; runUserAccount runs them.
-var accountCommands = map[string]bool{"set-password": true, "reset-link": true, "disable": true, "enable": true}
+var accountCommands = map[string]bool{"set-password": true, "reset-link": true, "disable": true, "enable": true, "set-groups": true}
 
 // cliAudit marks what the command line did in the audit trail.
 var cliAudit = models.Audit{UserAgent: "sessiond CLI"}
 
 // runUserAccount: users set-password --email E (password on stdin), users
-// reset-link --email E [--send], users disable|enable --email E.
+// reset-link --email E [--send], users disable|enable --email E, users
+// set-groups --email E --groups a,b.
 func runUserAccount(ctx context.Context, env Env, cfg Config, db *models.DB, sub string, args []string) error {
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	email := fs.String("email", "", "email address")
 	id := fs.Int64("id", 0, "user id")
 	send := fs.Bool("send", false, "reset-link: mail the link instead of printing it")
+	groups := fs.String("groups", "", "set-groups: the groups, comma-separated (empty for none)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +63,15 @@ func runUserAccount(ctx context.Context, env Env, cfg Config, db *models.DB, sub
 		}
 		_ = models.RecordEvent(ctx, db, &models.Event{At: now, Kind: eventResetLinkCopied, UserID: &u.ID, UserAgent: cliAudit.UserAgent, Detail: "via CLI"})
 		fmt.Fprintln(env.Stdout, cfg.PublicURL()+"/password/reset?token="+raw)
+	case "set-groups":
+		stored, err := models.SetUserGroups(ctx, db, u.ID, strings.Split(*groups, ","), cliAudit, now)
+		if err != nil {
+			return err
+		}
+		if stored == "" {
+			stored = "none"
+		}
+		fmt.Fprintf(env.Stdout, "groups of %s: %s\n", u.Email, stored)
 	case "disable", "enable":
 		n, err := models.SetUserDisabled(ctx, db, u.ID, sub == "disable", cliAudit, now)
 		if err != nil {

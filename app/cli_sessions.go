@@ -6,17 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 )
 
-// cleanupOptions is the one place the configuration becomes cleanup
-// options, for the job, the admin button and the CLI alike.
-func cleanupOptions(cfg Config, trigger string, by models.Audit, onChunk func(models.CleanupChunk)) models.CleanupOptions {
-	return models.CleanupOptions{
-		Trigger: trigger, BatchSize: cfg.CleanupBatchSize, Retention: cfg.AuditRetention, OnChunk: onChunk, Audit: by,
-	}
+// cleanupJob is the one place the configuration becomes the cleanup job,
+// for the server (its schedule and admin buttons) and the CLI alike.
+func cleanupJob(cfg Config, db *models.DB, log *slog.Logger, now func() time.Time) *jobs.Cleanup {
+	return &jobs.Cleanup{DB: db, Log: log, Now: now, BatchSize: cfg.CleanupBatchSize, Retention: cfg.AuditRetention}
 }
 
 // runSessions is `sessiond sessions cleanup [--dry-run] [--verbose]`. It
@@ -42,27 +42,29 @@ func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args [
 	if err := printStats(ctx, out, db, "before", now); err != nil {
 		return err
 	}
-	var onChunk func(models.CleanupChunk)
+	job := cleanupJob(cfg, db, nil, func() time.Time { return now })
+	if *dryRun {
+		sessions, events, err := job.Pending(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "would delete %d expired session(s) and %d audit event(s) older than AUDIT_RETENTION (dry run: nothing deleted)\n",
+			sessions, events)
+		return nil
+	}
 	if *verbose {
 		n := 0
-		onChunk = func(c models.CleanupChunk) {
+		job.OnChunk = func(c jobs.CleanupChunk) {
 			n++
 			fmt.Fprintf(out, "  chunk %d: %s %d rows (limit %d) in %d ms, then rest %d ms\n", n, c.Table, c.Rows, c.Size, c.Took.Milliseconds(), c.Rest.Milliseconds())
 		}
 	}
-	opt := cleanupOptions(cfg, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"}, onChunk)
-	opt.DryRun = *dryRun
 	// Normal CPU priority on purpose: on SQLite each chunk holds the one
 	// write lock, and a chunk starved of CPU (SCHED_IDLE or a high nice
 	// under load) would hold it for seconds while sign-ins wait.
-	res, err := models.Cleanup(ctx, db, now, opt)
-	switch {
-	case res.Skipped:
+	res, err := job.Run(ctx, models.TriggerCLI, models.Audit{UserAgent: "sessiond CLI"})
+	if res.Skipped {
 		fmt.Fprintln(out, "skipped: another instance is running cleanup right now; nothing deleted")
-		return nil
-	case *dryRun && err == nil:
-		fmt.Fprintf(out, "would delete %d expired session(s) and %d audit event(s) older than AUDIT_RETENTION (dry run: nothing deleted)\n",
-			res.Deleted, res.EventsPruned)
 		return nil
 	}
 	rate := 0.0

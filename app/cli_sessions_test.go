@@ -32,10 +32,10 @@ func TestCLI_SessionsCleanup_DryRunCountsWhatTheRealRunDeletes_VerbosePrintsChun
 			env := map[string]string{"DATABASE_URL": url(t), "CLEANUP_BATCH_SIZE": "7"}
 			db := openURL(t, env["DATABASE_URL"])
 			u := testdb.CreateUser(t, db, "cli-cleanup@example.com", models.RoleUser)
-			seedExpired(t, db, u.ID, 40, time.Now().Add(-time.Hour))
-			seedExpired(t, db, u.ID, 2, time.Now().Add(-time.Second))
-			seedExpired(t, db, u.ID, 9, time.Now().Add(time.Hour))
-			seedExpired(t, db, u.ID, 1, time.Now().Add(72*time.Hour))
+			testdb.SeedSessions(t, db, u.ID, 40, time.Now().Add(-time.Hour))
+			testdb.SeedSessions(t, db, u.ID, 2, time.Now().Add(-time.Second))
+			testdb.SeedSessions(t, db, u.ID, 9, time.Now().Add(time.Hour))
+			testdb.SeedSessions(t, db, u.ID, 1, time.Now().Add(72*time.Hour))
 
 			out, err := runCLI(t, env, "", "sessions", "cleanup", "--dry-run")
 			if err != nil || !strings.Contains(out, "before: total 52, active 10, expired 42, expiring within 24h 9") ||
@@ -89,7 +89,7 @@ func TestCLI_SessionsCleanup_CtrlC_StopsBetweenChunks_ReportsAndFails(t *testing
 	url := testdb.SQLiteURL(t)
 	db := openURL(t, url)
 	u := testdb.CreateUser(t, db, "ctrlc@example.com", models.RoleUser)
-	seedExpired(t, db, u.ID, 100, time.Now().Add(-time.Hour))
+	testdb.SeedSessions(t, db, u.ID, 100, time.Now().Add(-time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &cancelWriter{n: 2, cancel: cancel}
@@ -117,7 +117,7 @@ func TestCLI_SessionsCleanup_WhileTheServerWritesToTheSameSQLiteFile(t *testing.
 	db := openURL(t, url)
 	a := newTestApp(t, db, nil)
 	u := testdb.CreateUser(t, db, "busy@example.com", models.RoleUser)
-	seedExpired(t, db, u.ID, 3000, time.Now().Add(-time.Hour))
+	testdb.SeedSessions(t, db, u.ID, 3000, time.Now().Add(-time.Hour))
 
 	// The server keeps creating sessions through its own writer while the
 	// CLI, another process's worth of connections, cleans up.

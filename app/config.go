@@ -36,6 +36,7 @@ type Config struct {
 	LogLevel               slog.Level
 	LogFormat              string
 	TrustedProxies         []string
+	AccessRules            string // the YAML rules file for forward-auth; "" for none
 	MetricsToken           string
 	SMTP                   *jobs.SMTP // nil: no mail server; messages go to the log
 	MailFrom               string
@@ -130,29 +131,22 @@ var settingNames = []string{
 	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB",
 	"OIDC_PROVIDERS", "OIDC_LINK_BY_EMAIL", "OIDC_ALLOWED_DOMAINS", "SIGNUP",
 	"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "GITHUB_URL", "GITHUB_API_URL", "SESSION_COOKIE_NAME",
+	"ACCESS_RULES",
 }
 
 // LoadConfig reads and validates the configuration, reporting every problem
-// at once. A secret may come from NAME_FILE instead of NAME.
+// at once. Every variable may come from NAME_FILE instead of NAME (see
+// fromFiles).
 func LoadConfig(getenv func(string) string) (Config, error) {
 	var errs []error
+	getenv = fromFiles(getenv, &errs)
 	get := func(name, def string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
 		}
 		return def
 	}
-	secret := func(name string) string {
-		if path := getenv(name + "_FILE"); path != "" {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
-				return ""
-			}
-			return strings.TrimSpace(string(b))
-		}
-		return getenv(name)
-	}
+	secret := func(name string) string { return get(name, "") }
 	dur := func(name, def string, min time.Duration) time.Duration {
 		raw := get(name, def)
 		d, err := parseDuration(raw)
@@ -250,6 +244,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 			c.TrustedProxies = append(c.TrustedProxies, p)
 		}
 	}
+	// Rules judge the URL a proxy asks about, believed only from a trusted
+	// proxy: without one every rule would see nothing to judge.
+	if c.AccessRules = get("ACCESS_RULES", ""); c.AccessRules != "" && len(c.TrustedProxies) == 0 {
+		errs = append(errs, errors.New("ACCESS_RULES needs TRUSTED_PROXIES: the URL a proxy asks about is believed only from the addresses it names"))
+	}
 	c.GeoIPDB = get("GEOIP_DB", "")
 	c.MailFrom = get("MAIL_FROM", "")
 	if raw := secret("SMTP_URL"); raw != "" {
@@ -262,6 +261,36 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		errs = append(errs, errors.New("MAIL_FROM is set but SMTP_URL is not: set both to send mail"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// fromFiles wraps getenv so that any variable NAME may be given as
+// NAME_FILE, the path of a file holding its value (Docker secrets, systemd
+// credentials): one rule for every setting, so DATABASE_URL, SMTP_URL and
+// provider secrets never need to sit in the environment. A file is read
+// once; NAME and NAME_FILE together, or an unreadable file, is an error.
+func fromFiles(getenv func(string) string, errs *[]error) func(string) string {
+	read := map[string]string{}
+	return func(name string) string {
+		path := strings.TrimSpace(getenv(name + "_FILE"))
+		if path == "" {
+			return getenv(name)
+		}
+		if v, ok := read[name]; ok {
+			return v
+		}
+		read[name] = ""
+		if getenv(name) != "" {
+			*errs = append(*errs, fmt.Errorf("%s and %s_FILE are both set: give one", name, name))
+			return ""
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s_FILE: %w", name, err))
+			return ""
+		}
+		read[name] = strings.TrimSpace(string(b))
+		return read[name]
+	}
 }
 
 // parseDuration accepts Go durations plus a "d" suffix for days; "0" is 0.

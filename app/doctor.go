@@ -34,7 +34,7 @@ func runDoctor(ctx context.Context, env Env) error {
 		} else {
 			warnings = append(warnings, "SMTP_URL is unset: password-reset and other mail is written to the log instead of sent")
 		}
-		warnings = append(warnings, riskyCombinations(cfg, env.Getenv)...)
+		warnings = append(warnings, riskyCombinations(cfg)...)
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		problems = append(problems, checkProviders(ctx, &cfg, ok)...)
@@ -70,7 +70,7 @@ func runDoctor(ctx context.Context, env Env) error {
 }
 
 // riskyCombinations are settings that work but are probably a mistake.
-func riskyCombinations(cfg Config, getenv func(string) string) []string {
+func riskyCombinations(cfg Config) []string {
 	var w []string
 	if cfg.BaseURL == nil {
 		w = append(w, "BASE_URL is unset: cookies are not Secure and forward-auth redirects cannot leave this host; set it to the public URL")
@@ -93,7 +93,7 @@ func riskyCombinations(cfg Config, getenv func(string) string) []string {
 	if cfg.SessionCacheTTL > time.Minute {
 		w = append(w, "SESSION_CACHE_TTL over a minute: a revocation made directly in the database takes that long to apply")
 	}
-	if getenv("METRICS_TOKEN") != "" && len(cfg.MetricsToken) < 16 {
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		w = append(w, "METRICS_TOKEN is short: use at least 16 random characters")
 	}
 	if !strings.HasPrefix(cfg.ListenAddr, "127.") && !strings.HasPrefix(cfg.ListenAddr, "localhost:") && !strings.HasPrefix(cfg.ListenAddr, "[::1]") && len(cfg.TrustedProxies) == 0 {

@@ -62,7 +62,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusMethodNotAllowed && c.GetRespHeader(fiber.HeaderAllow) == "" {
 		c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
 	}
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	msg = humanMessage(msg)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -46,25 +47,101 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	}
 	nginx := c.Query("mode") == "nginx" || c.Get("X-Original-URL") != ""
 	sess := currentSession(c)
-	if sess == nil {
+	v, why := s.verifyVerdict(c, sess, role, mfa == "1")
+	switch v {
+	case verdictSignIn:
 		return s.verifyRefused(c, nginx)
-	}
-	if mfa == "1" && !sess.AMR.MultiFactor() {
+	case verdictSecondFactor:
 		return s.verifyNeedsMFA(c, nginx)
-	}
-	if role == models.RoleAdmin && !sess.User.IsAdmin() {
-		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", "role", "user_id", sess.UserID, "want", role)
+	case verdictForbidden:
+		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", why, "user_id", userIDOf(sess))
 		if nginx {
 			return emptyAnswer(c, fiber.StatusForbidden)
 		}
-		return fiber.NewError(fiber.StatusForbidden, "the "+role+" role is required")
+		return fiber.NewError(fiber.StatusForbidden, why)
 	}
-	u := sess.User
-	c.Set(headerRemoteUser, headerSafe(u.Email))
-	c.Set(headerRemoteName, headerSafe(u.Name))
-	c.Set(headerRemoteEmail, headerSafe(u.Email))
-	c.Set(headerRemoteGroups, headerSafe(u.Role))
+	if sess != nil {
+		u := sess.User
+		c.Set(headerRemoteUser, headerSafe(u.Email))
+		c.Set(headerRemoteName, headerSafe(u.Name))
+		c.Set(headerRemoteEmail, headerSafe(u.Email))
+		c.Set(headerRemoteGroups, remoteGroups(u))
+	}
 	return emptyAnswer(c, fiber.StatusOK)
+}
+
+// verifyVerdict applies the access rules, when there are any, and then
+// what the proxy's own URL asks (?role=admin, ?mfa=1). Without rules a
+// session is needed; with them the matching rule says whether it is. why
+// is the refusal's reason, for the log and the 403's message.
+func (s *Server) verifyVerdict(c *fiber.Ctx, sess *models.Session, role string, mfa bool) (v verdict, why string) {
+	rules := s.rules.Load()
+	if rules != nil {
+		t, ok := s.verifyTarget(c)
+		if !ok {
+			return verdictForbidden, "the proxy did not say which URL it asks about (X-Original-URL or X-Forwarded-Host from an address in TRUSTED_PROXIES)"
+		}
+		rule, v := rules.decide(t, visitorOf(sess))
+		if v != verdictAllow {
+			return v, "access rule at line " + ruleLine(rules, rule) + " does not admit you"
+		}
+		if role == "" && !mfa {
+			return verdictAllow, ""
+		}
+	}
+	switch {
+	case sess == nil:
+		return verdictSignIn, ""
+	case mfa && !sess.AMR.MultiFactor():
+		return verdictSecondFactor, ""
+	case role == models.RoleAdmin && !sess.User.IsAdmin():
+		return verdictForbidden, "the " + role + " role is required"
+	}
+	return verdictAllow, ""
+}
+
+// verifyTarget is the request the proxy asks about: from X-Original-URL
+// (nginx) or X-Forwarded-Host/Uri (Caddy, Traefik), with the method from
+// X-Original-Method or X-Forwarded-Method. Only a trusted proxy is
+// believed; anyone else could name a bypassed URL to get a yes.
+func (s *Server) verifyTarget(c *fiber.Ctx) (accessTarget, bool) {
+	if !s.isTrusted(c.Context().RemoteIP().String()) {
+		return accessTarget{}, false
+	}
+	method := c.Get("X-Original-Method")
+	if method == "" {
+		method = c.Get("X-Forwarded-Method")
+	}
+	if raw := c.Get("X-Original-URL"); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return accessTarget{}, false
+		}
+		return newAccessTarget(u.Host, u.EscapedPath(), method)
+	}
+	uri := c.Get("X-Forwarded-Uri")
+	if uri == "" {
+		uri = "/"
+	}
+	return newAccessTarget(c.Get(fiber.HeaderXForwardedHost), uri, method)
+}
+
+// ruleLine names the rule that decided: its line, or the default's.
+func ruleLine(rules *accessRules, r *accessRule) string {
+	if r != nil {
+		return strconv.Itoa(r.Line)
+	}
+	if rules.DefaultLine > 0 {
+		return strconv.Itoa(rules.DefaultLine) + " (default)"
+	}
+	return "(default)"
+}
+
+func userIDOf(sess *models.Session) int64 {
+	if sess == nil {
+		return 0
+	}
+	return sess.UserID
 }
 
 // emptyAnswer has no body: nginx never reads an auth_request answer's body,
@@ -77,18 +154,14 @@ func emptyAnswer(c *fiber.Ctx, status int) error {
 }
 
 // verifyRefused answers a visitor without a valid session: 401 for nginx
-// and non-browsers, a redirect to sign-in (and back) for browsers.
+// and non-browsers (JSON {error}), a redirect to sign-in (and back) for browsers.
 func (s *Server) verifyRefused(c *fiber.Ctx, nginx bool) error {
 	original := forwardedURL(c)
 	if nginx {
 		return emptyAnswer(c, fiber.StatusUnauthorized)
 	}
 	if original == "" || !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML) {
-		if wantsJSON(c) {
-			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
-		}
-		c.Type("txt", "utf-8")
-		return c.Status(fiber.StatusUnauthorized).SendString(errUnauthenticated.Message)
+		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": errUnauthenticated.Message})
 	}
 	return c.Redirect(s.loginURL(original), fiber.StatusFound)
 }
@@ -146,6 +219,15 @@ func (s *Server) loginURL(original string) string {
 		login += "?next=" + url.QueryEscape(next)
 	}
 	return login
+}
+
+// remoteGroups is the Remote-Groups header: the role, then the groups
+// (whose names are already header-safe: see models.ValidGroupName).
+func remoteGroups(u *models.User) string {
+	if u.GroupNames == "" {
+		return headerSafe(u.Role)
+	}
+	return headerSafe(u.Role) + "," + u.GroupNames
 }
 
 // headerSafe drops control characters so a user's name can never split a

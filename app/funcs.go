@@ -63,6 +63,8 @@ func templateFuncs() template.FuncMap {
 		"count":      plural,
 		"num":        thousands,
 		"num64":      func(n int64) string { return thousands(int(n)) },
+		"plural":     func(n int64, noun string) string { return plural(int(n), noun) },
+		"thousands":  func(n int64) string { return thousands(int(n)) },
 	}
 }
 

@@ -138,6 +138,9 @@ func (a *testApp) client() *client {
 	return &client{app: a, jar: jar, base: base}
 }
 
+// browserAccept is what Chromium sends for a page.
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]*)">`)
 
 // request sends a request with the jar's cookies and keeps what it sets.
@@ -147,6 +150,7 @@ func (c *client) request(method, path string, body io.Reader, header http.Header
 	if err != nil {
 		c.app.t.Fatal(err)
 	}
+	req.Header.Set("Accept", browserAccept) // a browser always says what it accepts
 	for k, v := range header {
 		req.Header[k] = v
 	}

@@ -97,16 +97,18 @@ type signInAttempt struct {
 }
 
 // begin counts an attempt at subject (an email for models.ScopeAccount, a
-// user id for models.ScopeFactor) from ip before anything is checked.
+// user id for models.ScopeFactor; none when scope is "") from ip before
+// anything is checked.
 // When either key is at its limit the attempt is refused (wait is set) and
 // counts against neither, so a crowd of refused attempts never prolongs a
 // lock: the counts hold failures and attempts still being checked.
 func (t *throttle) begin(ctx context.Context, scope, subject, ip string) (signInAttempt, error) {
 	now := t.now()
-	keys := []models.ThrottleKey{
-		{Scope: scope, Subject: subject, Limit: t.perAccount},
-		{Scope: t.ipScope, Subject: ip, Limit: t.perIP},
+	var keys []models.ThrottleKey // the subject's first, as CountSignInAttempt wants
+	if scope != "" {
+		keys = append(keys, models.ThrottleKey{Scope: scope, Subject: subject, Limit: t.perAccount})
 	}
+	keys = append(keys, models.ThrottleKey{Scope: t.ipScope, Subject: ip, Limit: t.perIP})
 	counts, err := models.CountSignInAttempt(ctx, t.db, keys, now)
 	if err != nil || len(counts) == len(keys) {
 		return signInAttempt{counts: counts}, err

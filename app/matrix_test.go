@@ -23,9 +23,12 @@ type routeCase struct {
 // csrfExempt are the state changes no browser makes: a provider's
 // back-channel logout is proved by its signed logout token instead
 // (TestBackchannelLogout_EndsMatchingSessions_RefusesBadTokens covers
-// its refusals).
+// its refusals). A native client's sign-in takes only JSON, which no
+// cross-site form can send, and sets no cookie
+// (TestAPISessions_ThrottledLikeTheForm covers its refusals).
 var csrfExempt = map[string]bool{
 	"POST /login/provider/:name/backchannel-logout": true,
+	"POST /api/sessions":                            true,
 }
 
 // mutatingRoutes lists every state-changing route the app registers, so a
@@ -182,7 +185,7 @@ func TestAuthz_Matrix_EveryAdminRouteAndFragment_RefusesAllButAdmins(t *testing.
 		expSess, _ := a.srv.Sessions().GetSession(context.Background(), expiredC.cookie())
 		_, _ = db.NewUpdate().Model((*models.Session)(nil)).Set("expires_at = ?", db.T(a.clock.Now().Add(-time.Minute))).
 			Where("id = ?", expSess.ID).Exec(context.Background())
-		a.srv.db.SessionCache().Flush() // a direct DB change is otherwise seen within SESSION_CACHE_TTL
+		a.srv.sessions.Cache().Flush() // a direct DB change is otherwise seen within SESSION_CACHE_TTL
 		anon := a.client()
 		anon.page("/login")
 

@@ -71,6 +71,9 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 		// to send to the sign-in page, it needs the 401 itself.
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="metrics"`)
 		c.Set(fiber.HeaderCacheControl, "no-store")
+		if wantsJSON(c) {
+			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "metrics: bearer token required"})
+		}
 		return c.Status(fiber.StatusUnauthorized).SendString("metrics: bearer token required\n")
 	}
 	return s.metrics.handler(c)
@@ -187,7 +190,7 @@ func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p processCollector) Collect(ch chan<- prometheus.Metric) {
-	cache := p.s.db.SessionCache()
+	cache := p.s.sessions.Cache()
 	hits, misses := cache.Counts()
 	m := p.s.sessions
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")

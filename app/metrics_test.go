@@ -108,7 +108,7 @@ func TestMetrics_AfterJourney_MatchTheDatabase_AndHTTPDurationsUseRouteTemplates
 			t.Fatal(err)
 		}
 		// One expired session stays for the expired gauge; cleanup takes the other.
-		if _, err := a.srv.runCleanup(ctx, "admin"); err != nil {
+		if _, err := a.srv.cleanup.Run(ctx, models.TriggerAdmin, models.Audit{}); err != nil {
 			t.Fatal(err)
 		}
 		old3, _ := models.NewToken()

@@ -104,6 +104,8 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	}
 	if !strings.HasPrefix(c.Path(), "/static/") {
 		h.Set(fiber.HeaderCacheControl, "no-store")
+		// JSON or HTML, a page or a redirect: every dynamic answer depends on these.
+		c.Vary(fiber.HeaderAccept, fiber.HeaderAuthorization)
 	}
 	return c.Next()
 }
@@ -123,6 +125,9 @@ func allowedMethods(c *fiber.Ctx) error {
 // malformed, unknown or expired cookie is simply "not signed in"; only a
 // database failure is an error (503), never a silent sign-out.
 func (s *Server) loadSession(c *fiber.Ctx) error {
+	if h := c.Get(fiber.HeaderAuthorization); h != "" && (c.Path() != "/auth/verify" || sessionBearer(h)) {
+		return s.loadBearer(c, h)
+	}
 	token := c.Cookies(s.cfg.CookieName())
 	if token == "" {
 		return c.Next()

@@ -40,6 +40,14 @@ func (s *Server) handlePasskeyLoginOptions(c *fiber.Ctx) error {
 		}
 		return s.passkeyChallenge(c, p.ID, assertion, sd)
 	}
+	attempt, err := s.passkeyLimit.begin(c.UserContext(), "", "", s.clientIP(c))
+	if err != nil {
+		return err
+	}
+	if attempt.wait != "" {
+		c.Set(fiber.HeaderRetryAfter, attempt.wait)
+		return fiber.NewError(fiber.StatusTooManyRequests, "too many passkey sign-ins from this address, try again later")
+	}
 	assertion, sd, err := s.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
 		return err

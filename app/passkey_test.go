@@ -112,3 +112,33 @@ func TestPasskeys_BadInput_ClearErrorNothingChanged(t *testing.T) {
 		}
 	})
 }
+
+// TestPasskeyStart_LimitedPerIP: a passwordless passkey start holds a
+// challenge before anyone is known, so one address gets 60 in a window;
+// the next is 429 with Retry-After and holds nothing, and another address
+// is not affected.
+func TestPasskeyStart_LimitedPerIP(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, map[string]string{"BASE_URL": "http://localhost:8080"})
+		v := a.client()
+		v.page("/login")
+		for i := range 60 {
+			if resp := v.jsonPost("/login/passkey/options", ""); resp.StatusCode != http.StatusOK {
+				t.Fatalf("start %d: %d %s", i+1, resp.StatusCode, readBody(t, resp))
+			}
+		}
+		held := countRows(t, db, "pending_signins", "purpose = ?", models.PendingPasskey)
+		resp := v.jsonPost("/login/passkey/options", "")
+		status, msg := statusAndError(t, resp)
+		if status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(msg, "too many passkey sign-ins") {
+			t.Fatalf("61st start: %d %q Retry-After %q", status, msg, resp.Header.Get("Retry-After"))
+		}
+		if n := countRows(t, db, "pending_signins", "purpose = ?", models.PendingPasskey); n != held {
+			t.Fatalf("a refused start held a challenge: %d rows, had %d", n, held)
+		}
+		a.clock.Advance(models.LoginWindow + time.Second)
+		if resp := v.jsonPost("/login/passkey/options", ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("after the window: %d", resp.StatusCode)
+		}
+	})
+}

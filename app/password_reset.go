@@ -126,3 +126,11 @@ func (s *Server) resetFailed(c *fiber.Ctx, err error, token string) error {
 func newResetLimit(db *models.DB, now func() time.Time) *throttle {
 	return &throttle{db: db, now: now, perAccount: 5, perIP: 30, ipScope: models.ScopeResetIP}
 }
+
+// newPasskeyLimit allows 60 passwordless passkey sign-ins started per
+// client IP in 15 minutes: each start holds a challenge in the database
+// before anyone is known, so an unlimited stream of them would be free
+// writes for anyone. An office behind one address still has room.
+func newPasskeyLimit(db *models.DB, now func() time.Time) *throttle {
+	return &throttle{db: db, now: now, perIP: 60, ipScope: models.ScopePasskey}
+}

@@ -22,14 +22,35 @@ type Page struct {
 	Warning string // about the setup, for admins (see adminWarning)
 }
 
-// wantsJSON: API clients ask for JSON; htmx and browsers get HTML.
+// wantsJSON: every /api route answers JSON; elsewhere a client that asks
+// for JSON (and not HTML) or authenticates with a header gets it, while
+// htmx and browsers get HTML.
 func wantsJSON(c *fiber.Ctx) bool {
+	if isAPI(c) {
+		return true
+	}
 	if isHTMX(c) {
 		return false
+	}
+	if len(c.Request().Header.Peek(fiber.HeaderAuthorization)) > 0 {
+		return true
 	}
 	accept := c.Get(fiber.HeaderAccept)
 	return strings.Contains(accept, fiber.MIMEApplicationJSON) && !strings.Contains(accept, fiber.MIMETextHTML)
 }
+
+// wantsJSONError: a refusal goes to a browser as a page or a redirect to
+// sign in, and to anything that did not ask for HTML (curl's */*, no
+// Accept at all, fetch) as JSON, so a script never follows a redirect to a
+// sign-in page and reads it as a 200.
+func wantsJSONError(c *fiber.Ctx) bool {
+	if wantsJSON(c) {
+		return true
+	}
+	return !isHTMX(c) && !strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMETextHTML)
+}
+
+func isAPI(c *fiber.Ctx) bool { return strings.HasPrefix(c.Path(), "/api/") }
 
 func isHTMX(c *fiber.Ctx) bool { return c.Get("HX-Request") == "true" }
 

@@ -61,6 +61,10 @@ func (s *Server) routes() {
 	a.Get("/", requireUser, s.handleHome)
 	a.Get("/api/me", requireUser, s.handleMe)
 
+	// Native and CLI clients: sign in for a session token, sign out.
+	a.Post("/api/sessions", s.handleAPISessionCreate)
+	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
+
 	// Forward-auth for reverse proxies (issue 9).
 	a.Get("/auth/verify", s.handleAuthVerify)
 
@@ -89,6 +93,11 @@ func (s *Server) routes() {
 	a.Post("/account/providers/:name/link", requireUser, s.requireStepUp, s.handleProviderLink)
 	a.Delete("/account/accounts/:id", requireUser, s.requireStepUp, s.handleAccountUnlink)
 
+	// Personal API tokens (creating one is a dangerous action: step-up).
+	a.Get("/account/tokens", requireUser, s.handleTokensList)
+	a.Post("/account/tokens", requireUser, s.requireStepUp, s.handleTokenCreate)
+	a.Delete("/account/tokens/:id", requireUser, s.handleTokenRevoke)
+
 	// Step-up: re-authenticating for dangerous actions (requireStepUp).
 	a.Get("/account/reauth", requireUser, s.handleReauthForm)
 	a.Post("/account/reauth", requireUser, s.handleReauth)
@@ -97,7 +106,7 @@ func (s *Server) routes() {
 	a.Post("/account/reauth/provider/:name", requireUser, s.handleReauthProvider)
 
 	// Admins only: every route and fragment under /admin.
-	admin := a.Group("/admin", requireAdmin, s.forgetFigures)
+	admin := a.Group("/admin", requireAdmin, s.forgetFigures, s.logAdminActions)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
 	// Sessions and users (issue 3).
@@ -112,12 +121,18 @@ func (s *Server) routes() {
 	admin.Get("/users", s.handleAdminUsersList)
 	admin.Post("/users", s.handleAdminUsersCreate)
 	admin.Post("/users/:id/role", s.requireStepUp, s.handleAdminUsersRole)
+	admin.Post("/users/:id/groups", s.requireStepUp, s.handleAdminUsersGroups)
 	admin.Post("/users/:id/logout", s.requireStepUp, s.handleAdminUsersLogout)
 	admin.Post("/users/:id/reset-2fa", s.requireStepUp, s.handleAdminUsersReset2FA)
 	admin.Delete("/users/:id", s.requireStepUp, s.handleAdminUsersDelete)
 	admin.Post("/users/:id/disable", s.requireStepUp, s.handleAdminUsersDisable)
 	admin.Post("/users/:id/enable", s.requireStepUp, s.handleAdminUsersEnable)
 	admin.Post("/users/:id/reset-link", s.requireStepUp, s.handleAdminUsersResetLink)
+
+	// Every API token, and service tokens for other systems.
+	admin.Get("/tokens", s.handleTokensList)
+	admin.Post("/tokens", s.requireStepUp, s.handleTokenCreate)
+	admin.Delete("/tokens/:id", s.handleTokenRevoke)
 
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)

@@ -16,12 +16,14 @@ type signIn struct {
 	pending     *models.PendingSignIn
 	provider    string // the provider that vouched for the user, if any
 	providerSID string // its session id, which its back-channel logout may name
+	native      bool   // a native client: the token goes in the answer, not a cookie
 }
 
 // signedIn is where a sign-in got to: a session, or a step still to take
 // (step is its page: the second factor, or enrolling one).
 type signedIn struct {
 	session *models.Session
+	token   string // the session's secret, for a native client's answer
 	step    string
 }
 
@@ -71,8 +73,10 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 		}
 		s.clearPendingCookie(c)
 	}
-	if err := s.endOldSession(c); err != nil {
-		return signedIn{}, err
+	if !in.native { // a native client's answer replaces no cookie
+		if err := s.endOldSession(c); err != nil {
+			return signedIn{}, err
+		}
 	}
 	proof := models.Proof{AMR: in.amr, Strong: in.amr.MultiFactor() || !factors.Any(), Provider: in.provider, ProviderSID: in.providerSID}
 	client := s.client(c)
@@ -82,9 +86,12 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 		return signedIn{}, err
 	}
 	sess.User = in.user
+	s.log.InfoContext(ctx, "signed in", "user_id", in.user.ID, "session_id", sess.ID, "amr", string(in.amr), "provider", in.provider)
+	if in.native {
+		return signedIn{session: sess, token: token}, nil
+	}
 	s.setSessionCookie(c, token, sess.ExpiresAt)
 	c.Locals(localsSession, sess) // the page after this carries the new session's CSRF token
-	s.log.InfoContext(ctx, "signed in", "user_id", in.user.ID, "session_id", sess.ID, "amr", string(in.amr), "provider", in.provider)
 	return signedIn{session: sess}, nil
 }
 

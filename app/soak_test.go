@@ -179,9 +179,9 @@ func TestSoak_SQLite30s_ParallelSignInsRequestsDeletesCleanup_NoFiveHundredNoLoc
 			past := a.clock.Now().Add(-time.Hour)
 			_, _ = db.NewUpdate().Model((*models.Session)(nil)).Set("expires_at = ?", db.T(past)).
 				Where("id IN (SELECT id FROM sessions WHERE user_id > ? ORDER BY id LIMIT 5)", kept).Exec(context.Background())
-			n, err := models.DeleteExpiredBatch(context.Background(), db, a.clock.Now(), 100)
+			res, err := a.srv.cleanup.Run(context.Background(), models.TriggerSchedule, models.Audit{})
 			if err == nil {
-				cleaned.Add(int64(n))
+				cleaned.Add(int64(res.Deleted))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}

@@ -27,6 +27,9 @@ func (s *Server) requireStepUp(c *fiber.Ctx) error {
 	if sess == nil {
 		return errUnauthenticated
 	}
+	if apiToken(c) != nil {
+		return c.Next() // making the token took a step-up; a script cannot re-enter a password
+	}
 	at, err := s.sessions.SessionStrongAt(c.UserContext(), sess.ID)
 	if isNotFound(err) {
 		return errUnauthenticated

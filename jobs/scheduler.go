@@ -104,6 +104,27 @@ func (s *Scheduler) RunNow(name string) error {
 	return nil
 }
 
+// Go runs fn in its own goroutine with the context Stop cancels; Stop
+// waits for it as for a running job. A panic is recovered and logged.
+func (s *Scheduler) Go(name string, fn func(ctx context.Context)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return ErrStopped
+	}
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("job panicked", "job", name, "panic", fmt.Sprint(r))
+			}
+		}()
+		fn(s.ctx)
+	}()
+	return nil
+}
+
 // Next reports when the named job runs next; zero when it is not
 // scheduled or the scheduler has not started.
 func (s *Scheduler) Next(name string) time.Time {

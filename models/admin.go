@@ -75,15 +75,17 @@ type SessionFilter struct {
 	Cursor *SessionCursor
 	// KnownTotal, when set, is used as the list's total instead of
 	// counting (the caller's recent count of the same filter).
-	KnownTotal *int
+	KnownTotal *SessionCount
 }
 
 // SessionList is one page of the admin list.
 type SessionList struct {
 	Sessions []Session // with User (id, name, email, role)
 	Total    int       // matching rows (PostgreSQL planner estimate when unfiltered and large)
-	Next     *SessionCursor
-	Prev     *SessionCursor
+	// TotalIsEstimate: Total is the planner's estimate, not a count.
+	TotalIsEstimate bool
+	Next            *SessionCursor
+	Prev            *SessionCursor
 }
 
 // estimateAbove is the table size from which the unfiltered total comes
@@ -139,15 +141,15 @@ func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (
 			out.Next = &SessionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
 		}
 	}
-	if f.KnownTotal != nil {
-		out.Total = *f.KnownTotal
-		return out, nil
+	total := f.KnownTotal
+	if total == nil {
+		count, err := CountSessions(ctx, db, f, now)
+		if err != nil {
+			return nil, err
+		}
+		total = &count
 	}
-	total, err := CountSessions(ctx, db, f, now)
-	if err != nil {
-		return nil, err
-	}
-	out.Total = total
+	out.Total, out.TotalIsEstimate = total.N, total.Estimate
 	return out, nil
 }
 
@@ -175,20 +177,26 @@ func (f SessionFilter) Unfiltered() bool {
 	return f.UserID == 0 && f.Q == "" && (f.Status == "" || f.Status == StatusAll)
 }
 
+// SessionCount is a list's total and whether it was estimated.
+type SessionCount struct {
+	N        int
+	Estimate bool // the PostgreSQL planner's figure (pg_class.reltuples), not a count
+}
+
 // CountSessions is the list's total. Unfiltered on a large PostgreSQL
 // table it is the planner's estimate (an exact COUNT(*) of a million rows
 // per page view is what keyset paging exists to avoid).
-func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (int, error) {
+func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (SessionCount, error) {
 	if f.Unfiltered() && db.Kind == Postgres {
 		var est float64
 		err := db.Read.NewRaw("SELECT reltuples::float8 FROM pg_class WHERE oid = to_regclass('sessions')").Scan(ctx, &est)
 		if err == nil && est >= estimateAbove {
-			return int(est), nil
+			return SessionCount{N: int(est), Estimate: true}, nil
 		}
 	}
 	q := db.Read.NewSelect().Model((*Session)(nil))
 	n, err := applySessionFilter(db, q, f, now).Count(ctx)
-	return int(n), Wrap(err, "count sessions")
+	return SessionCount{N: int(n)}, Wrap(err, "count sessions")
 }
 
 // SessionStats is the dashboard's live counts.
@@ -197,17 +205,7 @@ type SessionStats struct {
 	Expired           int
 	ExpiringWithin24h int
 	UsersWithSessions int
-	LastCleanup       *CleanupSummary
-}
-
-// CleanupSummary is the latest row of cleanup_runs; FinishedAt is nil
-// while that run is still going.
-type CleanupSummary struct {
-	Trigger    string     `bun:"trigger"`
-	StartedAt  time.Time  `bun:"started_at"`
-	FinishedAt *time.Time `bun:"finished_at"`
-	Deleted    int        `bun:"deleted"`
-	Error      string     `bun:"error"`
+	LastCleanup       *CleanupRun // nil: none yet
 }
 
 // GetSessionStats is the dashboard's counts and its latest cleanup run.
@@ -217,10 +215,7 @@ func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats,
 		return nil, err
 	}
 	st := &SessionStats{Active: c.Active, Expired: c.Expired, ExpiringWithin24h: c.ExpiringWithin24h, UsersWithSessions: c.UsersWithSessions}
-	var runs []CleanupSummary
-	err = db.Read.NewSelect().TableExpr("cleanup_runs").
-		Column("trigger", "started_at", "finished_at", "deleted", "error").
-		OrderExpr("started_at DESC, id DESC").Limit(1).Scan(ctx, &runs)
+	runs, err := ListCleanupRuns(ctx, db, 1)
 	if err != nil {
 		return nil, Wrap(err, "last cleanup")
 	}

@@ -10,9 +10,10 @@ import (
 // EventKinds is every kind the audit trail can hold, in the order the
 // filter offers them.
 var EventKinds = []string{
-	EventSessionCreated, EventSessionExtended, EventSessionSignedOut, EventSessionRevoked,
+	EventSessionCreated, EventSessionExtended, EventSessionUpdated, EventSessionSignedOut, EventSessionRevoked,
 	EventUserForceLogout, EventUserRevokeOthers, EventUserCreated, EventUserDeleted,
-	EventUserRoleChanged, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
+	EventUserRoleChanged, EventUserGroupsChanged, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
+	EventTokenCreated, EventTokenRevoked,
 }
 
 // ValidEventKind reports whether kind is one the audit trail knows.

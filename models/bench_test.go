@@ -84,13 +84,13 @@ func BenchmarkBarePreparedQuery(b *testing.B) {
 func BenchmarkSessionCacheHit(b *testing.B) {
 	db := testdb.SQLite(b)
 	ctx := context.Background()
-	db.SetSessionCache(models.NewSessionCache(time.Hour, 100000))
 	m := newManager(b, db, models.DefaultPolicy, nil)
+	m.SetCache(models.NewSessionCache(time.Hour, 100000))
 	tok := benchSession(b, db, m)
 	if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
 		b.Fatal(err)
 	}
-	c := db.SessionCache()
+	c := m.Cache()
 	hits, _ := c.Counts()
 	b.ReportAllocs()
 	b.ResetTimer()

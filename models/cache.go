@@ -67,7 +67,7 @@ type cacheEntry struct {
 	key        [32]byte
 	prev, next int32
 	stamp      uint32 // the cache's clock when the entry was last pushed to the front
-	emailLen   uint16 // user is the email followed by the name
+	emailLen   uint16 // user is the email followed by the name (and groups, see store)
 	admin      bool
 	amr        uint8 // AMR.cacheBits, in what was padding
 	sessionID  int64
@@ -237,7 +237,12 @@ func (c *SessionCache) store(key *[32]byte, s *Session, gen uint64, now time.Tim
 	if !ok {
 		return
 	}
-	user := s.User.Email + s.User.Name // one string, one cache line fewer to fetch on a hit
+	// One string, one cache line fewer to fetch on a hit; a NUL (which no
+	// name holds: checkInput refuses it) starts the groups, when there are any.
+	user := s.User.Email + s.User.Name
+	if s.User.GroupNames != "" {
+		user += "\x00" + s.User.GroupNames
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen {
@@ -367,7 +372,8 @@ func (e *cacheEntry) session() *Session {
 	if e.admin {
 		role = RoleAdmin
 	}
-	p.u = User{ID: e.userID, Email: e.user[:e.emailLen], Name: e.user[e.emailLen:], Role: role}
+	name, groups, _ := strings.Cut(e.user[e.emailLen:], "\x00")
+	p.u = User{ID: e.userID, Email: e.user[:e.emailLen], Name: name, Role: role, GroupNames: groups}
 	p.s = Session{
 		ID: e.sessionID, TokenHash: hashString(&e.key), UserID: e.userID,
 		ExpiresAt: time.UnixMicro(e.expires).UTC(), CreatedAt: time.UnixMicro(e.created).UTC(),

@@ -1,27 +1,34 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
 )
 
-// CleanupRun is one row of cleanup_runs: what a cleanup did and when.
-// FinishedAt is nil while the run is going; a run whose process died is
-// marked abandoned by the next run or start that finds it.
+// CleanupRun is one row of cleanup_runs: what a cleanup did, when, and for
+// whom. FinishedAt is nil while the run is going; a run whose process died
+// is marked abandoned by the next run or start that finds it.
 type CleanupRun struct {
-	bun.BaseModel `bun:"table:cleanup_runs"`
+	bun.BaseModel `bun:"table:cleanup_runs,alias:r"`
 
 	ID         int64      `bun:"id,pk,autoincrement" json:"id"`
 	Trigger    string     `bun:"trigger" json:"trigger"`
+	ActorID    *int64     `bun:"actor_id" json:"actorId"`
+	ActorEmail string     `bun:"actor_email,scanonly" json:"actorEmail,omitempty"`
 	StartedAt  time.Time  `bun:"started_at" json:"startedAt"`
 	FinishedAt *time.Time `bun:"finished_at" json:"finishedAt"`
-	Deleted    int64      `bun:"deleted" json:"deleted"`
-	Error      string     `bun:"error" json:"error"`
+	// Expected is how many sessions were expired when the run began: what
+	// Deleted counts up to.
+	Expected int64  `bun:"expected" json:"expected"`
+	Deleted  int64  `bun:"deleted" json:"deleted"`
+	Error    string `bun:"error" json:"error"`
 	// ProgressAt is when the run last committed a chunk (Deleted counts up
 	// to it), or its start.
 	ProgressAt *time.Time `bun:"progress_at" json:"progressAt"`
@@ -40,6 +47,7 @@ const (
 	TriggerSchedule = "schedule"
 	TriggerAdmin    = "admin"
 	TriggerCLI      = "cli"
+	TriggerManager  = "manager" // SessionManager.CleanupExpiredSessions
 )
 
 // CleanupCancelled is the error recorded for a run stopped by its context.
@@ -49,39 +57,6 @@ const CleanupCancelled = "cancelled"
 // it; its finished_at is its last committed chunk.
 const CleanupAbandoned = "abandoned: the process stopped mid-run"
 
-// CleanupOptions shape one cleanup. The zero value of each field has a
-// sensible default.
-type CleanupOptions struct {
-	Trigger string
-	// BatchSize is the first and the largest chunk (default 10,000).
-	BatchSize int
-	// Target is the time a chunk should take; chunks shrink when one took
-	// longer and grow back (up to BatchSize) when faster. Default 25 ms on
-	// SQLite, whose single writer every request waits behind, 100 ms on
-	// PostgreSQL, where readers never wait for a delete.
-	Target time.Duration
-	// Retention: audit events older than now-Retention are pruned in the
-	// same run; 0 keeps them all.
-	Retention time.Duration
-	// DryRun counts what would go and deletes nothing.
-	DryRun bool
-	// OnChunk is told about each committed chunk (for --verbose and tests).
-	OnChunk func(CleanupChunk)
-	// Audit names who asked (the admin, the CLI); empty for the schedule.
-	Audit Audit
-	// Clock stamps finished_at; nil: now plus the time the run took.
-	Clock func() time.Time
-}
-
-// CleanupChunk is one committed delete.
-type CleanupChunk struct {
-	Table string // "sessions", "session_events" or "login_failures"
-	Rows  int
-	Size  int // the limit it ran with
-	Took  time.Duration
-	Rest  time.Duration // the pause after it
-}
-
 // CleanupResult is what a run did. Deleted counts sessions (for a dry run,
 // the sessions it would delete).
 type CleanupResult struct {
@@ -89,277 +64,85 @@ type CleanupResult struct {
 	Deleted      int
 	EventsPruned int
 	CountsPruned int // sign-in throttle counts whose window ended
+	OtherPruned  int // old cleanup runs and deliveries, expired links (see CleanupSteps)
 	Chunks       int
-	Skipped      bool // another instance holds the cleanup lock
+	Skipped      bool // another run holds the cleanup lock
 	Took         time.Duration
 }
 
-// Cleanup deletes sessions expired at now (expires_at ≤ now) and prunes
-// old audit events and ended sign-in throttle windows, in chunks: each chunk is one short statement (its own
-// transaction), sized to take about opt.Target, with a pause after it
-// eight times as long as the chunk, so requests get the CPU and the SQLite
-// writer.
-// A cancelled ctx stops it between chunks; what was deleted stays deleted
-// and the run is recorded with the error "cancelled".
-//
-// On PostgreSQL one instance at a time runs it: the advisory lock, every
-// chunk and the unlock go over one dedicated connection (a session lock
-// taken on a pooled connection could be released on another, i.e. never).
-// An instance that finds the lock taken returns Skipped and records
-// nothing. On SQLite the file itself is the one instance.
-func Cleanup(ctx context.Context, db *DB, now time.Time, opt CleanupOptions) (res CleanupResult, err error) {
-	start := time.Now()
-	defer func() { res.Took = time.Since(start) }()
-	if opt.BatchSize <= 0 {
-		opt.BatchSize = 10000
-	}
-	if opt.DryRun {
-		res.Deleted, err = CountExpired(ctx, db, now)
-		if err == nil && opt.Retention > 0 {
-			res.EventsPruned, err = countOldEvents(ctx, db, now.Add(-opt.Retention))
-		}
-		return res, err
-	}
-
-	var x bun.IDB = db.DB
-	if db.Kind == Postgres {
-		conn, err := db.DB.Conn(ctx)
-		if err != nil {
-			return res, Wrap(err, "cleanup connection")
-		}
-		defer conn.Close()
-		got, err := tryCleanupLock(ctx, conn)
-		if err != nil {
-			return res, err
-		}
-		if !got {
-			res.Skipped = true
-			return res, nil
-		}
-		defer unlockCleanup(conn)
-		x = conn
-	}
-	return runCleanup(ctx, db, x, now, opt)
+// CleanupStep is one kind of row a cleanup deletes, in chunks of its own.
+type CleanupStep struct {
+	Table string // where the rows are: sessions, session_events, …
+	// column < cutoff (<= for sessions, whose expiry at now is past) and
+	// where pick the rows, oldest first.
+	column, where string
+	cutoff        time.Time
+	inclusive     bool
+	key           string // the rows' key: id, or login_failures' two columns
 }
 
-func runCleanup(ctx context.Context, db *DB, x bun.IDB, now time.Time, opt CleanupOptions) (CleanupResult, error) {
-	var res CleanupResult
-	if _, err := markAbandoned(ctx, x, db, now); err != nil {
-		return res, err
+// CleanupSteps are what a run at now deletes, in order: sessions expired
+// at now; audit events, cleanup runs and finished deliveries older than
+// retention (0 keeps them); links past their expiry, which no one can use;
+// sign-in throttle windows that ended.
+func CleanupSteps(now time.Time, retention time.Duration) []CleanupStep {
+	steps := []CleanupStep{{Table: "sessions", column: "expires_at", cutoff: now, inclusive: true}}
+	old := now.Add(-retention)
+	if retention > 0 {
+		steps = append(steps, CleanupStep{Table: "session_events", column: "at", cutoff: old})
 	}
-	started := time.Now()
-	clock := func() time.Time {
-		if opt.Clock != nil {
-			return opt.Clock().UTC()
-		}
-		return now.UTC().Add(time.Since(started))
+	steps = append(steps, CleanupStep{Table: "user_tokens", column: "expires_at", cutoff: now})
+	if retention > 0 {
+		steps = append(steps,
+			CleanupStep{Table: "cleanup_runs", column: "started_at", where: "finished_at IS NOT NULL", cutoff: old},
+			CleanupStep{Table: "deliveries", column: "created_at", where: "status IN ('sent', 'logged', 'skipped', 'failed')", cutoff: old})
 	}
-	startedAt := now.UTC()
-	run := &CleanupRun{Trigger: opt.Trigger, StartedAt: startedAt, ProgressAt: &startedAt}
-	if _, err := x.NewInsert().Model(run).Exec(ctx); err != nil {
-		return res, Wrap(err, "record cleanup run")
-	}
-	res.RunID = run.ID
-
-	p := newPacer(opt, db.Kind)
-	var err error
-	res.Deleted, err = p.drain(ctx, "sessions", run.committing(x, db, clock, true, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
-		return deleteExpiredBatchOn(ctx, tx, db, now, limit)
-	}))
-	if err == nil && opt.Retention > 0 {
-		cutoff := now.Add(-opt.Retention)
-		p.size = opt.BatchSize
-		res.EventsPruned, err = p.drain(ctx, "session_events", run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
-			return pruneEventsBatch(ctx, tx, db, cutoff, limit)
-		}))
-	}
-	if err == nil {
-		p.size = opt.BatchSize
-		res.CountsPruned, err = p.drain(ctx, "login_failures", run.committing(x, db, clock, false, func(ctx context.Context, tx bun.IDB, limit int) (int, error) {
-			return pruneLoginFailuresBatch(ctx, tx, db, now.Add(-LoginWindow), limit)
-		}))
-	}
-	res.Chunks = p.chunks
-
-	// Record the outcome even when ctx is cancelled: the run happened.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	finished := clock()
-	run.FinishedAt, run.Deleted, run.ProgressAt = &finished, int64(res.Deleted), &finished
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		run.Error = CleanupCancelled
-	case err != nil:
-		run.Error = err.Error()
-	}
-	detail := fmt.Sprintf("deleted %d expired session(s), pruned %d audit event(s), trigger %s", res.Deleted, res.EventsPruned, opt.Trigger)
-	if run.Error != "" {
-		detail += ", stopped: " + run.Error
-	}
-	if _, uerr := x.NewUpdate().Model(run).Column("finished_at", "deleted", "error", "progress_at").WherePK().Exec(wctx); uerr != nil {
-		err = errors.Join(err, Wrap(uerr, "record cleanup run"))
-	}
-	if eerr := RecordEvent(wctx, x, opt.Audit.event(EventCleanupRun, finished, 0, 0, detail)); eerr != nil {
-		err = errors.Join(err, eerr)
-	}
-	return res, err
+	return append(steps, CleanupStep{Table: "login_failures", column: "window_start", cutoff: now.Add(-LoginWindow), key: "(scope, subject)"})
 }
 
-// pacer runs a delete in chunks sized by time, resting after each one.
-type pacer struct {
-	opt    CleanupOptions
-	size   int
-	chunks int
-}
-
-// restFactor is the pause after a chunk as a multiple of its duration, so
-// lookups keep their CPU and, on SQLite, the one writer: a chunk busies a
-// core a ninth of the time. On two cores shared with the load generator,
-// any work busy a fifth of the time or more took the p99 of lookups at
-// 2,000/s to about 3× of before (a plain loop busy 25 ms of every 75:
-// 2.5–4.9×), and so did cleanups that rested less. A million expired rows,
-// lookups p99 during ÷ before (server with the cache on, off, the CLI):
-//   - SQLite resting 2×: a median 3.15× over six passes, four above 3×
-//     (AMD EPYC VM); 4×: a median 2.68× over nine, two above 3×; then on
-//     an Intel Xeon VM 2.14×, 1.85×; 8×: 2.63×, 1.40×, 1.22× and 1.31×,
-//     1.82×, 1.32×, the million taking 162–222 s instead of 84–127 s.
-//   - PostgreSQL resting 1×: a median 2.85× over nine, two above 3×; 2×:
-//     a median 2.16×, one above 3× (slower machines), then 1.53×, 3.19×,
-//     2.08× on the Xeon; 8×: 1.13×, 1.43×, 1.45× and 1.41×, 1.44×, 1.97×,
-//     29–55 s instead of 9–11 s.
-//
-// A cleanup that long is the price: it runs in the background, and a
-// million expired rows is a one-off backlog.
-const restFactor = 8
-
-// newPacer sets the chunk target and the first chunk for the database:
-// the one place they depend on it.
-func newPacer(opt CleanupOptions, kind Dialect) *pacer {
-	if opt.Target <= 0 {
-		opt.Target = 100 * time.Millisecond
-		if kind == SQLite {
-			opt.Target = 25 * time.Millisecond
-		}
+// deleteChunk deletes at most limit of the step's rows, oldest first.
+func (st CleanupStep) deleteChunk(ctx context.Context, x bun.IDB, db *DB, limit int) (int, error) {
+	key, op := cmp.Or(st.key, "id"), " < ?"
+	if st.inclusive {
+		op = " <= ?"
 	}
-	p := &pacer{opt: opt, size: opt.BatchSize}
-	if kind == SQLite {
-		// SQLite deletes on this process's CPU: start small (a first
-		// 10,000-row chunk took ~250 ms).
-		p.size = min(opt.BatchSize, 1000)
+	sub := x.NewSelect().Table(st.Table).ColumnExpr(strings.Trim(key, "()")).
+		Where(st.column+op, db.T(st.cutoff)).OrderExpr(st.column).Limit(int64(limit))
+	if st.where != "" {
+		sub = sub.Where(st.where)
 	}
-	return p
-}
-
-// drain calls del until it deletes fewer rows than asked. A chunk, once
-// started, is never interrupted (it runs on a context without cancel); ctx
-// is checked before each chunk and during the pause after it.
-func (p *pacer) drain(ctx context.Context, table string, del func(context.Context, int) (int, error)) (int, error) {
-	total := 0
-	floor := min(p.opt.BatchSize, 50)
-	for {
-		if err := ctx.Err(); err != nil {
-			return total, err
-		}
-		limit := p.size
-		n, took, err := p.chunk(ctx, del, limit)
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if n == 0 {
-			return total, nil
-		}
-		p.chunks++
-		last := n < limit // the run ends here, without a pause
-		var pause time.Duration
-		if !last {
-			pause = min(max(restFactor*took, time.Millisecond), time.Second)
-		}
-		if p.opt.OnChunk != nil {
-			p.opt.OnChunk(CleanupChunk{Table: table, Rows: n, Size: limit, Took: took, Rest: pause})
-		}
-		if last {
-			return total, nil
-		}
-		p.size = nextChunkSize(limit, took, p.opt.Target, floor, p.opt.BatchSize)
-		select {
-		case <-ctx.Done():
-			return total, ctx.Err()
-		case <-time.After(pause):
-		}
-	}
-}
-
-// busyRetries is how often a chunk is tried again when the database is
-// busy (on SQLite another process held the write lock past busy_timeout)
-// before the run gives up.
-const busyRetries = 4
-
-// chunk runs one delete, retrying a busy database with a growing pause so
-// a cleanup beside a busy server finishes instead of failing.
-func (p *pacer) chunk(ctx context.Context, del func(context.Context, int) (int, error), limit int) (int, time.Duration, error) {
-	for attempt := 0; ; attempt++ {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		t0 := time.Now()
-		n, err := del(cctx, limit)
-		took := time.Since(t0)
-		cancel()
-		if err == nil || !errors.Is(err, ErrUnavailable) || attempt == busyRetries {
-			return n, took, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, took, ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
-		}
-	}
-}
-
-// nextChunkSize scales the chunk toward the target duration: at most 4×
-// smaller or 2× larger per step, within [floor, ceiling].
-func nextChunkSize(size int, took, target time.Duration, floor, ceiling int) int {
-	if took <= 0 {
-		took = time.Microsecond
-	}
-	want := int(float64(size) * float64(target) / float64(took))
-	want = min(max(want, size/4), size*2)
-	return min(max(want, floor), ceiling)
-}
-
-// deleteExpiredBatchOn is DeleteExpiredBatch on a given connection (the
-// one holding the PostgreSQL cleanup lock).
-func deleteExpiredBatchOn(ctx context.Context, x bun.IDB, db *DB, now time.Time, limit int) (int, error) {
-	sub := x.NewSelect().Model((*Session)(nil)).Column("id").
-		Where("expires_at <= ?", db.T(now)).OrderExpr("expires_at").Limit(int64(limit))
-	res, err := x.NewDelete().Model((*Session)(nil)).Where("id IN (?)", sub).Exec(ctx)
+	res, err := x.NewDelete().TableExpr(st.Table).Where(key+" IN (?)", sub).Exec(ctx)
 	if err != nil {
-		return 0, Wrap(err, "delete expired sessions")
+		return 0, Wrap(err, "clean up "+st.Table)
 	}
 	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "delete expired sessions")
+	return int(n), Wrap(err, "clean up "+st.Table)
 }
 
-// pruneEventsBatch deletes at most limit audit events older than cutoff.
-func pruneEventsBatch(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time, limit int) (int, error) {
-	sub := x.NewSelect().Model((*Event)(nil)).Column("id").
-		Where("at < ?", db.T(cutoff)).OrderExpr("at").Limit(int64(limit))
-	res, err := x.NewDelete().Model((*Event)(nil)).Where("id IN (?)", sub).Exec(ctx)
-	if err != nil {
-		return 0, Wrap(err, "prune audit events")
+// LockCleanup takes the cleanup lock and returns the connection every
+// statement of the run must use, and its release. On PostgreSQL that is a
+// dedicated connection holding an advisory lock (a session lock taken on a
+// pooled connection could be released on another, i.e. never); got is
+// false when another instance holds it. On SQLite the file itself is the
+// one instance.
+func LockCleanup(ctx context.Context, db *DB) (x bun.IDB, release func(), got bool, err error) {
+	if db.Kind != Postgres {
+		return db.DB, func() {}, true, nil
 	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "prune audit events")
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		return nil, nil, false, Wrap(err, "cleanup connection")
+	}
+	if err := conn.NewRaw("SELECT pg_try_advisory_lock("+cleanupLockExpr+")", CleanupLockKey).Scan(ctx, &got); err != nil || !got {
+		conn.Close()
+		return nil, nil, false, Wrap(err, "cleanup lock")
+	}
+	return conn, func() { unlockCleanup(conn); conn.Close() }, true, nil
 }
 
 // The lock key mixes CleanupLockKey with the schema, so deployments in
 // different schemas of one database do not hold each other up.
 const cleanupLockExpr = "hashtextextended(current_schema(), ?)"
-
-func tryCleanupLock(ctx context.Context, conn bun.Conn) (bool, error) {
-	var got bool
-	err := conn.NewRaw("SELECT pg_try_advisory_lock("+cleanupLockExpr+")", CleanupLockKey).Scan(ctx, &got)
-	return got, Wrap(err, "cleanup lock")
-}
 
 // unlockCleanup releases the lock; if that fails the connection is thrown
 // away rather than returned to the pool still holding it.
@@ -371,13 +154,102 @@ func unlockCleanup(conn bun.Conn) {
 	}
 }
 
+// BeginCleanupRun records a run starting at now on x (the connection
+// LockCleanup gave), after marking runs a dead process left unfinished.
+func BeginCleanupRun(ctx context.Context, x bun.IDB, db *DB, trigger string, by Audit, now time.Time) (*CleanupRun, error) {
+	if _, err := MarkAbandonedCleanups(ctx, x, db, now); err != nil {
+		return nil, err
+	}
+	expected, err := x.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
+	if err != nil {
+		return nil, Wrap(err, "count expired sessions")
+	}
+	at := now.UTC()
+	run := &CleanupRun{Trigger: trigger, ActorID: ptr(by.ActorID), StartedAt: at, ProgressAt: &at, Expected: int64(expected)}
+	if _, err := x.NewInsert().Model(run).Exec(ctx); err != nil {
+		return nil, Wrap(err, "record cleanup run")
+	}
+	return run, nil
+}
+
+// Chunk deletes at most limit of the step's rows in one transaction with
+// the run's progress stamped at: the row then says what the run did up to
+// its last committed chunk, even if the process is killed right after.
+func (r *CleanupRun) Chunk(ctx context.Context, x bun.IDB, db *DB, st CleanupStep, at time.Time, limit int) (int, error) {
+	var n int
+	err := x.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if n, err = st.deleteChunk(ctx, tx, db, limit); err != nil || n == 0 {
+			return err
+		}
+		q := tx.NewUpdate().Table("cleanup_runs").Set("progress_at = ?", db.T(at)).Where("id = ?", r.ID)
+		if st.Table == "sessions" {
+			q = q.Set("deleted = deleted + ?", n)
+		}
+		_, err = q.Exec(ctx)
+		return err
+	})
+	return n, Wrap(err, "cleanup chunk")
+}
+
+// Finish records the run's outcome and its audit event, even when ctx is
+// cancelled: the run happened. runErr is why it stopped, if it did.
+func (r *CleanupRun) Finish(ctx context.Context, x bun.IDB, by Audit, res CleanupResult, runErr error, at time.Time) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	at = at.UTC()
+	r.FinishedAt, r.Deleted, r.ProgressAt = &at, int64(res.Deleted), &at
+	switch {
+	case errors.Is(runErr, context.Canceled), errors.Is(runErr, context.DeadlineExceeded):
+		r.Error = CleanupCancelled
+	case runErr != nil:
+		r.Error = runErr.Error()
+	}
+	detail := fmt.Sprintf("deleted %d expired session(s), pruned %d audit event(s), trigger %s", res.Deleted, res.EventsPruned, r.Trigger)
+	if r.Error != "" {
+		detail += ", stopped: " + r.Error
+	}
+	var err error
+	if _, uerr := x.NewUpdate().Model(r).Column("finished_at", "deleted", "error", "progress_at").WherePK().Exec(wctx); uerr != nil {
+		err = Wrap(uerr, "record cleanup run")
+	}
+	return errors.Join(err, RecordEvent(wctx, x, by.event(EventCleanupRun, at, 0, 0, detail)))
+}
+
+// staleCleanup is how long an unfinished run may go without committing a
+// chunk before it counts as abandoned where no lock says so (SQLite): a
+// chunk, its busy retries included, takes at most about five minutes.
+const staleCleanup = 10 * time.Minute
+
+// MarkAbandonedCleanups records unfinished runs whose process died as
+// abandoned, finished at their last committed chunk; x is the connection
+// LockCleanup gave. On PostgreSQL the lock is held by every run while it
+// goes, so every unfinished run is dead; on SQLite another process may be
+// mid-run, so only runs without progress for staleCleanup are.
+func MarkAbandonedCleanups(ctx context.Context, x bun.IDB, db *DB, now time.Time) (int, error) {
+	q := x.NewUpdate().Table("cleanup_runs").
+		Set("finished_at = COALESCE(progress_at, started_at)").Set("error = ?", CleanupAbandoned).
+		Where("finished_at IS NULL")
+	if db.Kind == SQLite {
+		q = q.Where("COALESCE(progress_at, started_at) < ?", db.T(now.Add(-staleCleanup)))
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return 0, Wrap(err, "mark abandoned cleanup runs")
+	}
+	n, err := res.RowsAffected()
+	return int(n), Wrap(err, "mark abandoned cleanup runs")
+}
+
 // CountExpired counts sessions expired at now: what a cleanup would delete.
 func CountExpired(ctx context.Context, db *DB, now time.Time) (int, error) {
 	n, err := db.Read.NewSelect().Model((*Session)(nil)).Where("expires_at <= ?", db.T(now)).Count(ctx)
 	return int(n), Wrap(err, "count expired sessions")
 }
 
-func countOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) {
+// CountOldEvents counts audit events before cutoff: what a cleanup would
+// prune.
+func CountOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) {
 	n, err := db.Read.NewSelect().Model((*Event)(nil)).Where("at < ?", db.T(cutoff)).Count(ctx)
 	return int(n), Wrap(err, "count old audit events")
 }
@@ -396,12 +268,15 @@ func GetCleanupStats(ctx context.Context, db *DB, now time.Time) (CleanupStats, 
 	return CleanupStats{Total: c.Active + c.Expired, Active: c.Active, Expired: c.Expired, ExpiringSoon: c.ExpiringWithin24h}, err
 }
 
-// ListCleanupRuns returns the latest runs, newest first.
+// ListCleanupRuns returns the latest runs, newest first, with the email of
+// the admin who asked for each.
 func ListCleanupRuns(ctx context.Context, db *DB, limit int) ([]CleanupRun, error) {
 	if limit <= 0 {
 		return nil, Invalid("limit", "must be positive")
 	}
 	runs := []CleanupRun{}
-	err := db.Read.NewSelect().Model(&runs).OrderExpr("started_at DESC, id DESC").Limit(int64(limit)).Scan(ctx)
+	err := db.Read.NewSelect().Model(&runs).ColumnExpr("r.*").ColumnExpr("COALESCE(u.email, '') AS actor_email").
+		Join("LEFT JOIN users AS u ON u.id = r.actor_id").
+		OrderExpr("r.started_at DESC, r.id DESC").Limit(int64(limit)).Scan(ctx)
 	return runs, Wrap(err, "list cleanup runs")
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -45,14 +46,14 @@ func TestCleanup1M_LookupLatencyDuringCleanup(t *testing.T) {
 		before := lookupsAtRate(ctx, m, tokens, 2000, func(stop <-chan struct{}) { time.Sleep(5 * time.Second) })
 		var res models.CleanupResult
 		var cerr error
-		opt := models.CleanupOptions{Trigger: "bench", BatchSize: 10000}
+		job := &jobs.Cleanup{DB: db, Now: func() time.Time { return now }, BatchSize: 10000}
 		if os.Getenv("SESSIOND_BENCH_FIXED") == "1" {
-			opt.Target = time.Hour
+			job.Target = time.Hour
 		}
-		var chunks []models.CleanupChunk
-		opt.OnChunk = func(c models.CleanupChunk) { chunks = append(chunks, c) }
+		var chunks []jobs.CleanupChunk
+		job.OnChunk = func(c jobs.CleanupChunk) { chunks = append(chunks, c) }
 		during := lookupsAtRate(ctx, m, tokens, 2000, func(<-chan struct{}) {
-			res, cerr = models.Cleanup(ctx, db, now, opt)
+			res, cerr = job.Run(ctx, "bench", models.Audit{})
 		})
 		if cerr != nil {
 			t.Fatal(cerr)

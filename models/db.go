@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,28 +34,24 @@ const (
 // time order, so comparisons in SQL are comparisons of instants.
 const sqliteTimeFormat = "2006-01-02 15:04:05.999999-07:00"
 
-// DB is the application's database: bun for ordinary queries, plus the hot
-// session lookup as a prepared statement. On SQLite, DB (the embedded
-// *bun.DB) is the single writer connection and Read is a small pool of
-// readers, so reads never queue behind a write; the session lookup has
-// reader connections of its own (sqliteLookup).
+// DB is the application's database: bun for ordinary queries. On SQLite,
+// DB (the embedded *bun.DB) is the single writer connection and Read is a
+// small pool of readers, so reads never queue behind a write; the session
+// manager's lookup opens reader connections of its own (lookup_sqlite.go).
 type DB struct {
 	*bun.DB
 	Read *bun.DB
 	Kind Dialect
 
-	url          string        // for connections of their own (revocation listener, queue)
-	sqliteLookup *sqliteLookup // SQLite: the session lookup's own connections
-	cache        *SessionCache // nil: no cache
+	url     string        // for connections of their own (revocation listener, queue)
+	readDSN string        // SQLite: the readers' DSN, for the lookup's connections
+	closed  chan struct{} // closed by Close
+	once    sync.Once
+
+	// forget drops what a committed revocation names from the session
+	// cache (SessionManager.SetCache sets it).
+	forget func(msgs []string)
 }
-
-// SetSessionCache makes c the cache of validated sessions that the
-// SessionManager reads and every revocation drops from. Call it before
-// NewSessionManager; nil turns caching off.
-func (db *DB) SetSessionCache(c *SessionCache) { db.cache = c }
-
-// SessionCache is the cache in use, nil when there is none.
-func (db *DB) SessionCache() *SessionCache { return db.cache }
 
 // revoking runs fn in a transaction as a revocation: what fn's messages
 // name (see SessionCache.Apply) is announced to every instance on this
@@ -81,8 +78,8 @@ func (db *DB) revoking(ctx context.Context, fn func(ctx context.Context, tx bun.
 	if err != nil {
 		return Wrap(err, "revoke")
 	}
-	for _, m := range msgs {
-		db.cache.Apply(m)
+	if db.forget != nil {
+		db.forget(msgs)
 	}
 	return nil
 }
@@ -144,7 +141,7 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	sqldb.SetMaxIdleConns(16)
 	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	bdb := bun.NewDB(sqldb, pgdialect.New())
-	db := &DB{DB: bdb, Read: bdb, Kind: Postgres, url: rawURL}
+	db := &DB{DB: bdb, Read: bdb, Kind: Postgres, url: rawURL, closed: make(chan struct{})}
 	if err := db.ping(ctx); err != nil {
 		sqldb.Close()
 		return nil, err
@@ -225,12 +222,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(sqliteReaders)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite, url: "sqlite:" + path}
+	db := &DB{DB: writer, Read: bun.NewDB(r, sqlitedialect.New()), Kind: SQLite, url: "sqlite:" + path,
+		readDSN: readDSN, closed: make(chan struct{})}
 	if err := db.ping(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	db.sqliteLookup = newSQLiteLookup(r.Driver(), readDSN, sqliteReaders)
 	return db, nil
 }
 
@@ -270,12 +267,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both pools and, on SQLite, the session lookup's connections.
+// Close closes both pools; the SQLite session lookup stops answering.
 func (db *DB) Close() error {
+	db.once.Do(func() { close(db.closed) })
 	var errs []error
-	if db.sqliteLookup != nil {
-		errs = append(errs, db.sqliteLookup.Close())
-	}
 	if db.Read != db.DB {
 		errs = append(errs, db.Read.Close())
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -35,6 +36,7 @@ func newManager(t testing.TB, db *models.DB, p models.Policy, clock *testdb.Cloc
 		t.Fatalf("NewSessionManager: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
+	m.Cleaner = &jobs.Cleanup{DB: db, Now: m.Now, BatchSize: 10000}
 	return m
 }
 
@@ -200,3 +202,5 @@ func containsAny(vals []string, needle string) (string, bool) {
 	}
 	return "", false
 }
+
+func fixedNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

@@ -26,17 +26,17 @@ type RevocationListener struct {
 	ready     chan struct{} // closed once the first LISTEN is in place
 }
 
-// ListenRevocations starts the listener for db's cache. It returns nil when
+// ListenRevocations starts the listener for m's cache. It returns nil when
 // there is nothing to listen for: no cache, or SQLite (one process owns the
 // file's sessions; other writers are bounded by the cache TTL). onError,
 // when set, hears connection failures (the app logs them).
-func ListenRevocations(db *DB, onError func(error)) *RevocationListener {
-	if db.cache == nil || db.Kind != Postgres || db.url == "" {
+func ListenRevocations(m *SessionManager, onError func(error)) *RevocationListener {
+	if m.cache == nil || m.db.Kind != Postgres || m.db.url == "" {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &RevocationListener{cancel: cancel, done: make(chan struct{}), ready: make(chan struct{})}
-	go l.run(ctx, db.url, db.cache, onError)
+	go l.run(ctx, m, onError)
 	return l
 }
 
@@ -69,12 +69,12 @@ func (l *RevocationListener) setConnected(ok bool, err error) {
 	l.connected, l.lastErr = ok, err
 }
 
-func (l *RevocationListener) run(ctx context.Context, url string, cache *SessionCache, onError func(error)) {
+func (l *RevocationListener) run(ctx context.Context, m *SessionManager, onError func(error)) {
 	defer close(l.done)
 	var once sync.Once
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := listenOnce(ctx, url, cache, func(pid uint32) {
+		err := listenOnce(ctx, m, func(pid uint32) {
 			l.mu.Lock()
 			l.pid = pid
 			l.mu.Unlock()
@@ -84,7 +84,7 @@ func (l *RevocationListener) run(ctx context.Context, url string, cache *Session
 		})
 		l.setConnected(false, err)
 		// Whatever was sent while we were away is lost: forget everything.
-		cache.Flush()
+		m.cache.Flush()
 		if ctx.Err() != nil {
 			return
 		}
@@ -104,8 +104,8 @@ func (l *RevocationListener) run(ctx context.Context, url string, cache *Session
 
 // listenOnce subscribes and applies notifications until the connection
 // fails or ctx ends.
-func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed func(pid uint32)) error {
-	cfg, err := pgx.ParseConfig(url)
+func listenOnce(ctx context.Context, m *SessionManager, subscribed func(pid uint32)) error {
+	cfg, err := pgx.ParseConfig(m.db.url)
 	if err != nil {
 		return err
 	}
@@ -125,7 +125,7 @@ func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed
 		return err
 	}
 	// Entries cached before the subscription may have missed a revocation.
-	cache.Flush()
+	m.cache.Flush()
 	subscribed(conn.PgConn().PID())
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -135,6 +135,6 @@ func listenOnce(ctx context.Context, url string, cache *SessionCache, subscribed
 			}
 			return err
 		}
-		cache.Apply(n.Payload)
+		m.forget([]string{n.Payload})
 	}
 }

@@ -22,8 +22,8 @@ import (
 // under wrk with /proc/<pid>/stat). A batch pays them once for all its
 // lookups.
 type pgLookup struct {
-	one, many *sql.Stmt    // lookupSQL for one hash; lookupPostgres for a batch
-	queries   atomic.Int64 // queries run
+	one, many *sql.Stmt    // lookupOne for one hash; lookupMany for a batch
+	n         atomic.Int64 // queries run
 
 	// limit is how many queries run at once: one per core (at least two),
 	// to keep the cores busy while a batch is on the wire. More only makes
@@ -39,11 +39,19 @@ type pgLookup struct {
 // pgBatchMax caps the hashes of one query; the rest wait for the next.
 const pgBatchMax = 64
 
-// lookupPostgres is lookupSQL for many hashes at once, naming each row's.
-// A lone hash still goes through lookupSQL: = ANY($1) costs PostgreSQL
-// more per execution, and its rows loop costs Go more, than = $1 does
-// (about 20 µs together, BenchmarkPostgresValidationVsBarePgx).
-const lookupPostgres = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
+// lookupOne is the per-request query: hand-written and prepared, because
+// bun inlines argument values and PostgreSQL could never reuse a plan. It
+// reads what a request needs and the session cache holds — no address,
+// agent or user timestamps, which the list queries read where they are
+// shown — with no expiry bound: the check is done in Go.
+const lookupOne = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr, u.group_names
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1`
+
+// lookupMany is lookupOne for many hashes at once, naming each row's. A
+// lone hash still goes through lookupOne: = ANY($1) costs PostgreSQL more
+// per execution, and its rows loop costs Go more, than = $1 does.
+const lookupMany = `SELECT s.token_hash, s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr, u.group_names
 FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = ANY($1)`
 
@@ -59,11 +67,11 @@ type pgLookupWait struct {
 }
 
 func preparePgLookup(ctx context.Context, db *DB) (*pgLookup, error) {
-	one, err := db.Read.DB.PrepareContext(ctx, db.Rebind(lookupSQL))
+	one, err := db.Read.DB.PrepareContext(ctx, lookupOne)
 	if err != nil {
 		return nil, err
 	}
-	many, err := db.Read.DB.PrepareContext(ctx, lookupPostgres)
+	many, err := db.Read.DB.PrepareContext(ctx, lookupMany)
 	if err != nil {
 		one.Close()
 		return nil, err
@@ -124,11 +132,11 @@ func (l *pgLookup) run(ctx context.Context, self *pgLookupWait, batch []*pgLooku
 // a lone lookup a third of its time (BenchmarkPostgresValidationVsBarePgx).
 func (l *pgLookup) query(ctx context.Context, batch []*pgLookupWait) {
 	ctx = context.WithoutCancel(ctx)
-	l.queries.Add(1)
+	l.n.Add(1)
 	if len(batch) == 1 {
 		w := batch[0]
 		w.err = l.one.QueryRowContext(ctx, w.hash).Scan(&w.s.ID, &w.s.UserID, &w.s.ExpiresAt, &w.s.CreatedAt,
-			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role, &w.s.AMR)
+			&w.s.LastSeenAt, &w.u.Email, &w.u.Name, &w.u.Role, &w.s.AMR, &w.u.GroupNames)
 		return
 	}
 	hashes := make([]string, len(batch))
@@ -156,20 +164,22 @@ func (l *pgLookup) scan(ctx context.Context, hashes []string, batch []*pgLookupW
 	}
 	for rows.Next() {
 		if err := rows.Scan(&r.hash, &r.s.ID, &r.s.UserID, &r.s.ExpiresAt, &r.s.CreatedAt, &r.s.LastSeenAt,
-			&r.u.Email, &r.u.Name, &r.u.Role, &r.s.AMR); err != nil {
+			&r.u.Email, &r.u.Name, &r.u.Role, &r.s.AMR, &r.u.GroupNames); err != nil {
 			return err
 		}
 		for _, w := range batch { // the same cookie may be in a batch twice
 			if w.hash == r.hash {
 				w.s.ID, w.s.UserID, w.s.ExpiresAt, w.s.CreatedAt, w.s.LastSeenAt = r.s.ID, r.s.UserID, r.s.ExpiresAt, r.s.CreatedAt, r.s.LastSeenAt
 				w.s.AMR = r.s.AMR
-				w.u.Email, w.u.Name, w.u.Role = r.u.Email, r.u.Name, r.u.Role
+				w.u.Email, w.u.Name, w.u.Role, w.u.GroupNames = r.u.Email, r.u.Name, r.u.Role, r.u.GroupNames
 				w.err = nil
 			}
 		}
 	}
 	return rows.Err()
 }
+
+func (l *pgLookup) queries() int64 { return l.n.Load() }
 
 // Close releases the prepared statements.
 func (l *pgLookup) Close() error { return errors.Join(l.one.Close(), l.many.Close()) }

@@ -39,8 +39,8 @@ func TestPgLookup_FailedBatch_FailsEveryLookupAndFreesItsSlot(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	t.Logf("320 lookups in %d queries", l.queries.Load())
-	if q := l.queries.Load(); q >= 320 {
+	t.Logf("320 lookups in %d queries", l.queries())
+	if q := l.queries(); q >= 320 {
 		t.Errorf("%d queries for 320 lookups: no batch formed, so the test proved nothing", q)
 	}
 	l.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,22 +24,36 @@ import (
 // pragmas (busy_timeout, query_only) and see every commit of the writer
 // and of other processes as any reader does. Each is opened on its first
 // lookup (a CLI command never opens one), and one that went bad
-// (driver.ErrBadConn) is closed and replaced, as database/sql would.
-// DB.Close closes them.
+// (driver.ErrBadConn) is closed and replaced, as database/sql would. Once
+// the DB is closed, lookups fail as its pools do; Close closes them.
 type sqliteLookup struct {
-	drv    driver.Driver
-	dsn    string
-	idle   chan *lookupConn // every slot not lent out
-	closed chan struct{}    // closed by Close
-	once   sync.Once
+	drv      driver.Driver
+	dsn      string
+	idle     chan *lookupConn // every slot not lent out
+	closed   chan struct{}    // closed by Close
+	dbClosed <-chan struct{}  // closed by DB.Close
+	once     sync.Once
+	n        atomic.Int64 // queries run
 }
+
+// lookupSQLite is the per-request query: prepared once per connection; no
+// expiry bound (the check is done in Go), so SQLite's STAT4 samples can
+// never make it recompile per value. It reads what a request needs and the
+// session cache holds — no address, agent or user timestamps, which the
+// list queries read where they are shown. The times are read as text:
+// modernc's driver would otherwise parse each with time.Parse, a third of
+// the lookup's cost; parseStoredTime reads the one format bun writes.
+const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
+	u.email, u.name, u.role, s.amr, u.group_names
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = ?`
 
 type lookupConn struct {
 	conn driver.Conn // nil until first use, and again after it went bad
 	stmt lookupStmt  // prepared on first use: Open runs before the migrations
 	// The argument and the row, reused: whoever holds the connection owns them.
 	args [1]driver.NamedValue
-	row  [9]driver.Value
+	row  [10]driver.Value
 }
 
 type lookupStmt interface {
@@ -46,9 +61,15 @@ type lookupStmt interface {
 	driver.StmtQueryContext
 }
 
-// newSQLiteLookup has room for n connections: n lookups can run at once,
+func newSQLiteLookup(db *DB) *sqliteLookup {
+	l := newSQLiteConns(db.Read.DB.Driver(), db.readDSN, sqliteReaders)
+	l.dbClosed = db.closed
+	return l
+}
+
+// newSQLiteConns has room for n connections: n lookups can run at once,
 // more wait for a connection.
-func newSQLiteLookup(drv driver.Driver, dsn string, n int) *sqliteLookup {
+func newSQLiteConns(drv driver.Driver, dsn string, n int) *sqliteLookup {
 	l := &sqliteLookup{drv: drv, dsn: dsn, idle: make(chan *lookupConn, n), closed: make(chan struct{})}
 	for range n {
 		l.idle <- &lookupConn{}
@@ -60,6 +81,13 @@ func newSQLiteLookup(drv driver.Driver, dsn string, n int) *sqliteLookup {
 // sql.ErrNoRows when there is none, sql.ErrConnDone once closed.
 func (l *sqliteLookup) get(ctx context.Context, hash string, s *Session, u *User) error {
 	var c *lookupConn
+	select { // a closed lookup or DB answers "closed" even with a connection idle
+	case <-l.closed:
+		return sql.ErrConnDone
+	case <-l.dbClosed:
+		return sql.ErrConnDone
+	default:
+	}
 	select {
 	case <-l.closed:
 		return sql.ErrConnDone
@@ -84,6 +112,7 @@ func (l *sqliteLookup) query(ctx context.Context, c *lookupConn, hash string, s 
 		return err
 	}
 	c.args[0] = driver.NamedValue{Ordinal: 1, Value: hash}
+	l.n.Add(1)
 	rows, err := c.stmt.QueryContext(ctx, c.args[:])
 	if err != nil {
 		return err
@@ -146,8 +175,8 @@ func (c *lookupConn) close() error {
 
 // scanLookup fills s and u from lookupSQLite's columns as the driver gives
 // them: integers, and text for the times and the user's fields.
-func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
-	var ok [9]bool
+func scanLookup(v *[10]driver.Value, s *Session, u *User) error {
+	var ok [10]bool
 	var amr string
 	var t [3]string
 	s.ID, ok[0] = v[0].(int64)
@@ -159,6 +188,7 @@ func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
 	u.Name, ok[6] = v[6].(string)
 	u.Role, ok[7] = v[7].(string)
 	amr, ok[8] = v[8].(string)
+	u.GroupNames, ok[9] = v[9].(string)
 	s.AMR = AMR(amr)
 	for i, good := range ok {
 		if !good {
@@ -173,6 +203,8 @@ func scanLookup(v *[9]driver.Value, s *Session, u *User) error {
 	}
 	return nil
 }
+
+func (l *sqliteLookup) queries() int64 { return l.n.Load() }
 
 // Close refuses new lookups, waits for those in flight and closes every
 // connection. Closing again does nothing.

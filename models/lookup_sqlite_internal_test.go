@@ -14,14 +14,14 @@ import (
 // A column of an unexpected type (SQLite lets any column hold any type) is
 // an error naming the column, never a panic or a zero value.
 func TestScanLookup_UnexpectedType_IsAnError(t *testing.T) {
-	good := [9]driver.Value{int64(7), int64(3), "2026-01-02 03:04:05+00:00", "2026-01-01 00:00:00+00:00",
-		"2026-01-01 00:00:00+00:00", "a@example.com", "A", RoleUser, "pwd,otp"}
+	good := [10]driver.Value{int64(7), int64(3), "2026-01-02 03:04:05+00:00", "2026-01-01 00:00:00+00:00",
+		"2026-01-01 00:00:00+00:00", "a@example.com", "A", RoleUser, "pwd,otp", "dev,ops"}
 	var s Session
 	var u User
-	if err := scanLookup(&good, &s, &u); err != nil || s.ID != 7 || s.UserID != 3 || u.Email != "a@example.com" || s.ExpiresAt.Day() != 2 || s.AMR != "pwd,otp" {
+	if err := scanLookup(&good, &s, &u); err != nil || s.ID != 7 || s.UserID != 3 || u.Email != "a@example.com" || s.ExpiresAt.Day() != 2 || s.AMR != "pwd,otp" || u.GroupNames != "dev,ops" {
 		t.Fatalf("good row: %v, %+v %+v", err, s, u)
 	}
-	for col, bad := range map[int]driver.Value{0: "7", 2: int64(5), 6: []byte("A"), 7: nil, 8: int64(1)} {
+	for col, bad := range map[int]driver.Value{0: "7", 2: int64(5), 6: []byte("A"), 7: nil, 8: int64(1), 9: nil} {
 		v := good
 		v[col] = bad
 		err := scanLookup(&v, &s, &u)
@@ -99,7 +99,7 @@ func (st fakeStmt) QueryContext(context.Context, []driver.NamedValue) (driver.Ro
 
 type fakeRows struct{ done bool }
 
-func (*fakeRows) Columns() []string { return make([]string, 9) }
+func (*fakeRows) Columns() []string { return make([]string, 10) }
 func (*fakeRows) Close() error      { return nil }
 func (r *fakeRows) Next(dest []driver.Value) error {
 	if r.done {
@@ -107,7 +107,7 @@ func (r *fakeRows) Next(dest []driver.Value) error {
 	}
 	r.done = true
 	copy(dest, []driver.Value{int64(7), int64(3), "2026-01-02 03:04:05+00:00", "2026-01-01 00:00:00+00:00",
-		"2026-01-01 00:00:00+00:00", "a@example.com", "A", RoleUser, "pwd"})
+		"2026-01-01 00:00:00+00:00", "a@example.com", "A", RoleUser, "pwd", ""})
 	return nil
 }
 
@@ -121,7 +121,7 @@ func (d *fakeDriver) counts() (opened, closed int) {
 // never looks a session up), keeps it, and Close closes what was opened.
 func TestSQLiteLookup_OpensConnectionsOnFirstUse(t *testing.T) {
 	d := &fakeDriver{}
-	l := newSQLiteLookup(d, "", 4)
+	l := newSQLiteConns(d, "", 4)
 	if o, _ := d.counts(); o != 0 {
 		t.Fatalf("opened %d connections before any lookup", o)
 	}
@@ -147,7 +147,7 @@ func TestSQLiteLookup_OpensConnectionsOnFirstUse(t *testing.T) {
 // one, so the request is answered instead of failing with 503.
 func TestSQLiteLookup_BadConnection_IsReplaced(t *testing.T) {
 	d := &fakeDriver{}
-	l := newSQLiteLookup(d, "", 1)
+	l := newSQLiteConns(d, "", 1)
 	defer l.Close()
 	var s Session
 	var u User

@@ -96,12 +96,15 @@ type SignInHook struct {
 }
 
 // SessionManager implements the seed's session operations plus the sliding
-// expiry of every authenticated request.
+// expiry of every authenticated request. It owns the hot path
+// (authenticate.go): the cache of validated sessions and the database's
+// lookup, so every revocation reaches the cache through it (forget).
 type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	lookup *pgLookup // PostgreSQL; SQLite has DB.sqliteLookup
+	cache  *SessionCache // nil: no cache
+	lookup sessionLookup // lookup_sqlite.go or lookup_postgres.go
 	// importedTokens: Authenticate also takes imported Auth.js tokens.
 	importedTokens bool
 
@@ -115,59 +118,35 @@ type SessionManager struct {
 	// OnSignIn runs in every session-creating transaction; set it before
 	// serving.
 	OnSignIn SignInHook
+	// Cleaner is the cleanup job (jobs.Cleanup), which models cannot
+	// import; CleanupExpiredSessions runs it.
+	Cleaner Cleaner
 }
 
-// lookupSQL is the per-request query: hand-written and prepared, because
-// bun inlines argument values and PostgreSQL could never reuse a plan. It
-// has no expiry bound (the check is done in Go), so SQLite's STAT4 samples
-// can never make it recompile per value. It reads what a request needs and
-// the session cache holds — no address, agent or user timestamps, which
-// the list queries read where they are shown.
-const lookupSQL = `SELECT s.id, s.user_id, s.expires_at, s.created_at, s.last_seen_at, u.email, u.name, u.role, s.amr
-FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = ?`
+// Cleaner runs one cleanup for trigger on behalf of by.
+type Cleaner interface {
+	Run(ctx context.Context, trigger string, by Audit) (CleanupResult, error)
+}
 
-// lookupSQLite is lookupSQL with the times read as text: modernc's driver
-// would otherwise parse each TIMESTAMP column with time.Parse, a third of
-// the lookup's cost; parseStoredTime reads the one format bun writes.
-const lookupSQLite = `SELECT s.id, s.user_id, CAST(s.expires_at AS TEXT), CAST(s.created_at AS TEXT), CAST(s.last_seen_at AS TEXT),
-	u.email, u.name, u.role, s.amr
-FROM sessions s JOIN users u ON u.id = s.user_id
-WHERE s.token_hash = ?`
-
-// NewSessionManager prepares the lookup statements on PostgreSQL (SQLite's
-// lookup is the DB's, see sqliteLookup). now is the clock; tests inject one.
+// NewSessionManager prepares the per-request lookup for db's dialect. now
+// is the clock; tests inject one.
 func NewSessionManager(ctx context.Context, db *DB, p Policy, now func() time.Time) (*SessionManager, error) {
 	if now == nil {
 		now = time.Now
 	}
-	m := &SessionManager{db: db, policy: p, now: now}
-	if db.sqliteLookup == nil {
-		l, err := preparePgLookup(ctx, db)
-		if err != nil {
-			return nil, Wrap(err, "prepare session lookup")
-		}
-		m.lookup = l
+	l, err := newLookup(ctx, db)
+	if err != nil {
+		return nil, Wrap(err, "prepare session lookup")
 	}
-	return m, nil
+	return &SessionManager{db: db, policy: p, now: now, lookup: l}, nil
 }
 
-// Close releases the prepared statements.
-func (m *SessionManager) Close() error {
-	if m.lookup == nil {
-		return nil
-	}
-	return m.lookup.Close()
-}
+// Close releases the lookup's statements and connections.
+func (m *SessionManager) Close() error { return m.lookup.Close() }
 
 // LookupQueries is how many queries the database lookups took: one each
 // on SQLite, fewer on PostgreSQL, where lookups that arrive together share one.
-func (m *SessionManager) LookupQueries() int64 {
-	if m.lookup == nil {
-		return m.Lookups.Load()
-	}
-	return m.lookup.queries.Load()
-}
+func (m *SessionManager) LookupQueries() int64 { return m.lookup.queries() }
 
 // Policy returns the lifetime configuration in force.
 func (m *SessionManager) Policy() Policy { return m.policy }
@@ -305,46 +284,29 @@ func (m *SessionManager) GetSession(ctx context.Context, token string) (*Session
 	return s, nil
 }
 
-// GetSessionWithUser is the per-request lookup: one prepared query. It
-// returns the session whether or not it has expired; ErrNotFound for a
-// token never issued (or malformed, without asking the database). The
-// session comes with its id, user, times and amr, its user with id,
-// email, name and role (lookupSQL says why no more).
-func (m *SessionManager) GetSessionWithUser(ctx context.Context, token string) (*Session, error) {
-	if !WellFormedToken(token) {
-		return nil, Wrap(ErrNotFound, "get session with user")
-	}
-	return m.GetSessionWithUserByHash(ctx, HashToken(token))
-}
-
-// GetSessionWithUserByHash is GetSessionWithUser for a hash already computed.
-func (m *SessionManager) GetSessionWithUserByHash(ctx context.Context, hash string) (*Session, error) {
-	p := &cachedSession{} // the session and its user in one allocation
-	s, u := &p.s, &p.u
-	s.TokenHash, s.User = hash, u
-	var err error
-	m.Lookups.Add(1)
-	if m.db.sqliteLookup != nil {
-		err = m.db.sqliteLookup.get(ctx, hash, s, u)
-	} else {
-		err = m.lookup.get(ctx, hash, s, u)
-	}
-	if err != nil {
-		return nil, Wrap(err, "get session with user")
-	}
-	u.ID = s.UserID
-	return s, nil
-}
-
 // UpdateSession sets the expiry of token's session, only while it is still
-// live: a deleted or expired session is never brought back.
-func (m *SessionManager) UpdateSession(ctx context.Context, token string, expires time.Time) error {
-	res, err := m.db.NewUpdate().Model((*Session)(nil)).
-		Set("expires_at = ?", m.db.T(expires)).
-		Where("token_hash = ?", HashToken(token)).
-		Where("expires_at > ?", m.db.T(m.Now())).
-		Exec(ctx)
-	return affectedOne(res, err, "update session")
+// live: a deleted or expired session is never brought back. Like every
+// other change to a session it is audited (session.updated) and goes
+// through the revocation path, so no cache anywhere keeps the old expiry.
+func (m *SessionManager) UpdateSession(ctx context.Context, token string, expires time.Time, a Audit) error {
+	if !WellFormedToken(token) {
+		return Wrap(ErrNotFound, "update session")
+	}
+	now := m.Now()
+	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
+		var s Session
+		err := tx.NewUpdate().Model(&s).
+			Set("expires_at = ?", m.db.T(expires)).
+			Where("token_hash = ?", HashToken(token)).
+			Where("expires_at > ?", m.db.T(now)).
+			Returning("id, user_id").Scan(ctx)
+		if err != nil {
+			return nil, err
+		}
+		detail := "expires=" + expires.UTC().Format(time.RFC3339)
+		return []string{sessionMsg(s.ID)}, RecordEvent(ctx, tx, a.event(EventSessionUpdated, now, s.ID, s.UserID, detail))
+	})
+	return Wrap(err, "update session")
 }
 
 // DeleteSession deletes token's session (sign-out), recording the event.
@@ -354,12 +316,17 @@ func (m *SessionManager) DeleteSession(ctx context.Context, token string, a Audi
 }
 
 // RevokeToken deletes the session of a raw token on an admin's behalf (the
-// seed's DELETE with sessionToken); 0 when no session has that token.
+// seed's DELETE with sessionToken). A token no session has, malformed or
+// not, is ErrNotFound.
 func (m *SessionManager) RevokeToken(ctx context.Context, token string, a Audit) (int, error) {
-	if !WellFormedToken(token) {
-		return 0, nil
+	if !WellFormedToken(token) && !(m.importedTokens && ImportedTokenShape(token)) {
+		return 0, Wrap(ErrNotFound, "revoke session")
 	}
-	return m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionRevoked, a)
+	n, err := m.deleteOne(ctx, "token_hash = ?", HashToken(token), EventSessionRevoked, a)
+	if err == nil && n == 0 {
+		err = Wrap(ErrNotFound, "revoke session")
+	}
+	return n, err
 }
 
 // DeleteSessionByID deletes one session by id (admin or user revoke); an
@@ -428,7 +395,7 @@ func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, k
 }
 
 // DeleteUserSessions ends every session of a user (force logout) and
-// records one event with the count.
+// records one event with the count; an unknown user is ErrNotFound.
 func (m *SessionManager) DeleteUserSessions(ctx context.Context, userID int64, a Audit) (int, error) {
 	return m.DeleteUserSessionsExcept(ctx, userID, 0, EventUserForceLogout, a)
 }
@@ -438,7 +405,14 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 	n := 0
 	// The kept session is dropped from caches too; its next request reloads it.
 	err := m.db.revoking(ctx, func(ctx context.Context, tx bun.Tx) ([]string, error) {
-		var err error
+		// No user, no event: the audit trail names only people who exist.
+		exists, err := tx.NewSelect().Model((*User)(nil)).Where("id = ?", userID).Exists(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, ErrNotFound
+		}
 		if n, err = deleteUserSessions(ctx, tx, userID, keepID, ending{kind, a.ActorID}, m.Now()); err != nil {
 			return nil, err
 		}
@@ -463,28 +437,14 @@ func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64, w
 	return len(hashes), Wrap(recordEnded(ctx, db, hashes, userID, why, now), "delete user sessions")
 }
 
-// CleanupExpiredSessions deletes every session expired at now, in batches
-// of 10,000, and returns how many went. The cleanup job uses
-// DeleteExpiredBatch directly to pace itself and report progress.
+// CleanupExpiredSessions deletes every session expired now through the
+// cleanup job (m.Cleaner), so these runs too are paced, locked and recorded.
 func (m *SessionManager) CleanupExpiredSessions(ctx context.Context) (int, error) {
-	now := m.Now()
-	total := 0
-	for {
-		n, err := DeleteExpiredBatch(ctx, m.db, now, 10000)
-		total += n
-		if err != nil || n < 10000 {
-			return total, err
-		}
+	if m.Cleaner == nil {
+		return 0, errors.New("cleanup expired sessions: no cleanup job (set SessionManager.Cleaner)")
 	}
-}
-
-// DeleteExpiredBatch deletes at most limit sessions with expires_at ≤ now
-// in one short statement and returns how many it deleted.
-func DeleteExpiredBatch(ctx context.Context, db *DB, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, Invalid("limit", "must be positive")
-	}
-	return deleteExpiredBatchOn(ctx, db, db, now, limit)
+	res, err := m.Cleaner.Run(ctx, TriggerManager, Audit{})
+	return res.Deleted, err
 }
 
 // GetUserActiveSessions lists the user's unexpired sessions, newest first.
@@ -500,73 +460,6 @@ func (m *SessionManager) GetUserSessionCount(ctx context.Context, userID int64) 
 	n, err := m.db.Read.NewSelect().Model((*Session)(nil)).Where("user_id = ?", userID).
 		Where("expires_at > ?", m.db.T(m.Now())).Count(ctx)
 	return int(n), Wrap(err, "user session count")
-}
-
-// Validation is the outcome of checking a request's session.
-type Validation struct {
-	Session  *Session // with User
-	Extended bool     // expiry moved: the cookie must be re-issued
-}
-
-// Validate is the sliding expiry of every authenticated request: refuse an
-// expired session (leaving its row for the admin list), and when updateAge
-// has passed extend it — or when the touch interval has passed record
-// last_seen_at, ip and user agent — in one conditional UPDATE that never
-// resurrects a deleted row. ErrNotFound means "not signed in".
-//
-// client is asked for the request's IP and user agent only when a write is
-// due: most requests write nothing and need neither, and building them
-// (the peer address as a string, the header copied out of the request) was
-// a fifth of what a cached request cost in the middleware.
-func (m *SessionManager) Validate(ctx context.Context, s *Session, client func() Client) (Validation, error) {
-	now := m.Now()
-	refuse, extendDue, touch := m.policy.due(s.ExpiresAt, s.CreatedAt, s.LastSeenAt, now)
-	if refuse {
-		return Validation{}, Wrap(ErrNotFound, "session expired")
-	}
-	newExp := s.ExpiresAt
-	if extendDue {
-		newExp = m.newExpiry(s.CreatedAt, now)
-	}
-	extend := newExp.After(s.ExpiresAt) // the absolute cap may leave nothing to extend
-	if !extend && !touch {
-		return Validation{Session: s}, nil
-	}
-	c := client()
-	seen, ip, ua := s.LastSeenAt, s.IP, s.UserAgent
-	if touch {
-		seen, ip, ua = now, clip(c.IP, 64), clip(c.UserAgent, 512)
-	}
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// Set only what this request changes: s may be stale, and writing
-		// its old expiry back would undo a concurrent extension.
-		q := tx.NewUpdate().Model((*Session)(nil))
-		if extend {
-			q = q.Set("expires_at = ?", m.db.T(newExp))
-		}
-		if touch {
-			q = q.Set("last_seen_at = ?", m.db.T(seen)).Set("ip = ?", ip).Set("user_agent = ?", ua)
-		}
-		res, err := q.Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
-		if err := affectedOne(res, err, "update session"); err != nil { // wrapped as "refresh session" below
-			return err
-		}
-		if !extend {
-			return nil
-		}
-		return RecordEvent(ctx, tx, Audit{ActorID: s.UserID, IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
-	})
-	if err != nil {
-		return Validation{}, Wrap(err, "refresh session")
-	}
-	if extend {
-		m.ExtendWrites.Add(1)
-	} else {
-		m.TouchWrites.Add(1)
-	}
-	fresh := *s
-	fresh.ExpiresAt, fresh.LastSeenAt, fresh.IP, fresh.UserAgent = newExp, seen, ip, ua
-	return Validation{Session: &fresh, Extended: extend}, nil
 }
 
 // RotateToken gives a live session a new token (after a password change)
@@ -585,61 +478,6 @@ func (m *SessionManager) RotateToken(ctx context.Context, sessionID int64) (stri
 		return "", err
 	}
 	return token, nil
-}
-
-// Authenticate is the whole per-request check: the session cache, else the
-// prepared lookup and Validate. ErrNotFound means "not signed in".
-//
-// A cache hit is used only while the session needs no write: unexpired,
-// within its absolute lifetime, no extension due (updateAge) and no touch
-// due (touch interval). Anything else goes to the database, so refresh
-// writes stay at most one per session per updateAge window.
-//
-// client is passed on to Validate, which asks for it only when it writes.
-func (m *SessionManager) Authenticate(ctx context.Context, token string, client func() Client) (Validation, error) {
-	if !WellFormedToken(token) {
-		if m.importedTokens && ImportedTokenShape(token) {
-			key := sha256.Sum256([]byte(token))
-			return m.authenticate(ctx, &key, client)
-		}
-		return Validation{}, Wrap(ErrNotFound, "get session with user")
-	}
-	var buf [TokenLen]byte
-	copy(buf[:], token)
-	key := sha256.Sum256(buf[:])
-	return m.authenticate(ctx, &key, client)
-}
-
-// AcceptImportedTokens makes Authenticate look up tokens of the shape an
-// imported Auth.js session has, besides sessiond's own; call it before
-// serving. A token of neither shape still never reaches the database.
-func (m *SessionManager) AcceptImportedTokens() { m.importedTokens = true }
-
-func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client func() Client) (Validation, error) {
-	now := m.Now()
-	cache := m.db.cache
-	if cache != nil {
-		if e, ok := cache.lookup(key, now.UnixMicro()); ok && m.fresh(&e, now) {
-			return Validation{Session: e.session()}, nil
-		}
-	}
-	gen := cache.Generation()
-	s, err := m.GetSessionWithUserByHash(ctx, hashString(key))
-	if err != nil {
-		return Validation{}, err
-	}
-	v, err := m.Validate(ctx, s, client)
-	if err == nil {
-		cache.store(key, v.Session, gen, now)
-	}
-	return v, err
-}
-
-// fresh reports whether a cached session may answer a request at now
-// without the database: Validate would neither refuse it nor write.
-func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
-	refuse, extend, touch := m.policy.due(time.UnixMicro(e.expires), time.UnixMicro(e.created), time.UnixMicro(e.seen), now)
-	return !refuse && !extend && !touch
 }
 
 // SessionStrongAt is when the session last gave a step-up-grade proof

@@ -130,20 +130,34 @@ func TestGetSessionWithUser_JoinsUser_RefusesMalformedAndUnknownTokens(t *testin
 	})
 }
 
-func TestUpdateSession_LiveSession_SetsExpiry(t *testing.T) {
+func TestUpdateSession_LiveSession_SetsExpiry_AuditsAndDropsTheCachedSession(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		ctx := context.Background()
 		clock := testdb.NewClock()
-		m := newManager(t, db, testPolicy, clock)
+		m, _ := cachedManager(t, db, testPolicy, clock)
 		u := testdb.CreateUser(t, db, "upd@example.com", models.RoleUser)
-		tok, s := createSession(t, m, u.ID, clock.Now().Add(time.Minute))
-		want := clock.Now().Add(3 * time.Hour)
-		if err := m.UpdateSession(ctx, tok, want); err != nil {
+		tok, s := createSession(t, m, u.ID, clock.Now().Add(testPolicy.MaxAge))
+		if _, err := m.Authenticate(ctx, tok, theClient); err != nil { // now cached
+			t.Fatal(err)
+		}
+		want := clock.Now().Add(testPolicy.MaxAge - time.Minute) // no extension due after it
+		if err := m.UpdateSession(ctx, tok, want, models.Audit{ActorID: u.ID}); err != nil {
 			t.Fatalf("UpdateSession: %v", err)
 		}
 		row, _ := sessionRow(t, db, s.ID)
 		if !row.ExpiresAt.Equal(want) {
 			t.Fatalf("expires_at = %v, want %v", row.ExpiresAt, want)
+		}
+		v, err := m.Authenticate(ctx, tok, theClient)
+		if err != nil || !v.Session.ExpiresAt.Equal(want) {
+			t.Fatalf("after UpdateSession the request sees expiry %v (%v), want %v: the cache kept the old one", v.Session, err, want)
+		}
+		n, err := db.NewSelect().Table("session_events").Where("kind = ? AND session_id = ? AND user_id = ?", models.EventSessionUpdated, s.ID, u.ID).Count(ctx)
+		if err != nil || n != 1 {
+			t.Fatalf("%d session.updated events (%v), want 1", n, err)
+		}
+		if err := m.UpdateSession(ctx, "not-a-token", want, models.Audit{}); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("UpdateSession(malformed) = %v, want not found", err)
 		}
 	})
 }
@@ -158,7 +172,7 @@ func TestUpdateSession_DeletedSession_NotFound_NotRecreated(t *testing.T) {
 		if n, err := m.DeleteSession(ctx, tok, models.Audit{}); err != nil || n != 1 {
 			t.Fatalf("DeleteSession = %d, %v", n, err)
 		}
-		err := m.UpdateSession(ctx, tok, clock.Now().Add(time.Hour))
+		err := m.UpdateSession(ctx, tok, clock.Now().Add(time.Hour), models.Audit{})
 		wantNotFound(t, err, "UpdateSession(deleted)")
 		if n := countSessions(t, db); n != 0 {
 			t.Fatalf("%d sessions after updating a deleted one, want 0", n)
@@ -174,7 +188,7 @@ func TestUpdateSession_ExpiredSession_NotFound_Unchanged(t *testing.T) {
 		u := testdb.CreateUser(t, db, "updexp@example.com", models.RoleUser)
 		expired := clock.Now() // expiring exactly now is expired
 		tok, s := createSession(t, m, u.ID, expired)
-		err := m.UpdateSession(ctx, tok, clock.Now().Add(time.Hour))
+		err := m.UpdateSession(ctx, tok, clock.Now().Add(time.Hour), models.Audit{})
 		wantNotFound(t, err, "UpdateSession(expired)")
 		row, ok := sessionRow(t, db, s.ID)
 		if !ok || !row.ExpiresAt.Equal(expired) {

@@ -17,6 +17,7 @@ const (
 	ScopeIP      = "ip"       // subject: the client address
 	ScopeReset   = "reset"    // subject: an email; password-reset requests
 	ScopeResetIP = "reset-ip" // subject: the client address; password-reset requests
+	ScopePasskey = "passkey"  // subject: the client address; passwordless passkey sign-ins started
 )
 
 // LoginWindow is the throttle's fixed window: counts start again after it,
@@ -117,17 +118,4 @@ func GetLoginCount(ctx context.Context, db *DB, key ThrottleKey) (LoginCount, er
 		return LoginCount{}, nil
 	}
 	return c, Wrap(err, "get sign-in count")
-}
-
-// pruneLoginFailuresBatch deletes at most limit counts whose window
-// started before cutoff (now - LoginWindow): they no longer limit anything.
-func pruneLoginFailuresBatch(ctx context.Context, x bun.IDB, db *DB, cutoff time.Time, limit int) (int, error) {
-	sub := x.NewSelect().Table("login_failures").Column("scope", "subject").
-		Where("window_start < ?", db.T(cutoff)).OrderExpr("window_start").Limit(int64(limit))
-	res, err := x.NewDelete().Table("login_failures").Where("(scope, subject) IN (?)", sub).Exec(ctx)
-	if err != nil {
-		return 0, Wrap(err, "prune sign-in counts")
-	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "prune sign-in counts")
 }

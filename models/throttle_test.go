@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -114,7 +115,7 @@ func TestCleanup_PrunesEndedThrottleWindowsOnly(t *testing.T) {
 		if _, err := models.CountSignInAttempt(ctx, db, []models.ThrottleKey{live}, now.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{Trigger: models.TriggerCLI})
+		res, err := (&jobs.Cleanup{DB: db, Now: func() time.Time { return now }, BatchSize: 10000}).Run(ctx, models.TriggerCLI, models.Audit{})
 		if err != nil || res.CountsPruned != 1 {
 			t.Fatalf("cleanup: %+v %v, want one count pruned", res, err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
@@ -58,6 +59,7 @@ func checkExpiryAcrossZones(t *testing.T, db *models.DB, newYork *time.Location)
 	if err != nil {
 		t.Fatal(err)
 	}
+	mNY.Cleaner = &jobs.Cleanup{DB: db, Now: mNY.Now, BatchSize: 10000}
 	defer mNY.Close()
 	u := testdb.CreateUser(t, db, "tz@example.com", models.RoleUser)
 

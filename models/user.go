@@ -31,6 +31,8 @@ type User struct {
 	DisabledAt      *time.Time `bun:"disabled_at" json:"disabledAt"`
 	EmailVerifiedAt *time.Time `bun:"email_verified_at" json:"emailVerifiedAt"`
 	SignInAlerts    bool       `bun:"signin_alerts" json:"signInAlerts"`
+	// GroupNames are the user's groups as stored: sorted, joined by commas.
+	GroupNames string `bun:"group_names" json:"-"`
 }
 
 // HasPassword reports whether the user can sign in with a password (one

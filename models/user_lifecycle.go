@@ -36,21 +36,25 @@ func keepAnActiveAdmin(ctx context.Context, tx bun.Tx, id int64, what string) er
 	if !u.IsAdmin() || u.Disabled() {
 		return nil
 	}
-	// Lock the admins' rows so two admins disabling each other at once
-	// cannot both pass (SQLite has one writer anyway).
+	// Lock every active admin's row, in id order, before counting: two
+	// admins demoting each other at once then queue behind one lock (the
+	// second sees the first's change and is refused) instead of each
+	// locking the other's row and deadlocking. SQLite has one writer.
 	q := tx.NewSelect().Model((*User)(nil)).Column("id").
-		Where("role = ? AND disabled_at IS NULL AND id <> ?", RoleAdmin, id)
+		Where("role = ? AND disabled_at IS NULL", RoleAdmin).Order("id")
 	if tx.Dialect().Name() == dialect.PG {
 		q = q.For("UPDATE")
 	}
-	var others []int64
-	if err := q.Scan(ctx, &others); err != nil {
+	var admins []int64
+	if err := q.Scan(ctx, &admins); err != nil {
 		return err
 	}
-	if len(others) == 0 {
-		return &ConflictError{Message: fmt.Sprintf("%s is the last active admin and cannot be %s: make another admin first", u.Email, what)}
+	for _, other := range admins {
+		if other != id {
+			return nil
+		}
 	}
-	return nil
+	return &ConflictError{Message: fmt.Sprintf("%s is the last active admin and cannot be %s: make another admin first", u.Email, what)}
 }
 
 // SetUserDisabled disables (or enables) an account. Disabling ends every

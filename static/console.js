@@ -31,7 +31,6 @@
   document.addEventListener('htmx:beforeRequest', function (e) {
     var elt = e.detail.elt, row = elt.closest && elt.closest('tbody tr');
     var list = elt.closest && elt.closest('[data-list]');
-    place = null;
     if (row && list) {
       place = { list: list.id, index: Array.prototype.indexOf.call(row.parentNode.children, row) };
     } else if (list && elt.closest('.pager')) {
@@ -40,10 +39,12 @@
     var t = document.getElementById('toast');
     if (t && t.querySelector('.alert-error')) { t.innerHTML = ''; }
   });
-  function restoreFocus() {
+  // Restored once the list itself has been swapped in (a row leaving
+  // first, then the list reloading, is one action).
+  function restoreFocus(e) {
     if (!place) { return; }
-    var list = document.getElementById(place.list);
-    if (!list) { return; }
+    var list = document.getElementById(place.list), t = e.detail.target;
+    if (!list || !t || !(t === list || t.contains(list))) { return; }
     var target = null;
     if (place.paged) {
       target = list.querySelector('[data-list-range]');
@@ -54,7 +55,7 @@
       target = row ? row.querySelector('button, a') : list.querySelector('[data-list-range]');
     }
     if (target) { target.focus({ preventScroll: !!place.paged }); }
-    if (place.paged || target) { place = null; }
+    place = null;
   }
   document.addEventListener('htmx:afterSettle', restoreFocus);
 

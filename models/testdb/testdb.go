@@ -162,3 +162,22 @@ func CreateUser(t testing.TB, db *models.DB, email, role string) *models.User {
 
 // Name helps tests give unique emails.
 func Name(prefix string, i int) string { return fmt.Sprintf("%s%d@example.com", prefix, i) }
+
+// SeedSessions inserts n sessions of userID expiring at exp, in bulk and
+// without events; their tokens are random and unknown.
+func SeedSessions(t testing.TB, db *models.DB, userID int64, n int, exp time.Time) {
+	t.Helper()
+	for done := 0; done < n; {
+		k := min(n-done, 500)
+		rows := make([]models.Session, k)
+		for i := range rows {
+			tok, _ := models.NewToken()
+			rows[i] = models.Session{TokenHash: models.HashToken(tok), UserID: userID, ExpiresAt: exp.UTC(),
+				CreatedAt: exp.Add(-time.Hour).UTC(), LastSeenAt: exp.Add(-time.Hour).UTC()}
+		}
+		if _, err := db.NewInsert().Model(&rows).Exec(context.Background()); err != nil {
+			t.Fatalf("seed sessions: %v", err)
+		}
+		done += k
+	}
+}

@@ -1,6 +1,7 @@
-package models_test
+package jobs_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,31 +10,36 @@ import (
 	"testing"
 	"time"
 
+	"sessiond/jobs"
 	"sessiond/models"
 	"sessiond/models/testdb"
 )
 
-// seedSessions inserts n sessions for user expiring at exp (bulk, no
-// events), returning nothing; tokens are unusable random hashes.
-func seedSessions(t testing.TB, db *models.DB, userID int64, n int, exp time.Time) {
-	t.Helper()
-	ctx := context.Background()
-	for done := 0; done < n; {
-		k := min(n-done, 500)
-		rows := make([]models.Session, k)
-		for i := range rows {
-			tok, _ := models.NewToken()
-			rows[i] = models.Session{TokenHash: models.HashToken(tok), UserID: userID, ExpiresAt: exp.UTC(),
-				CreatedAt: exp.Add(-time.Hour).UTC(), LastSeenAt: exp.Add(-time.Hour).UTC()}
-		}
-		if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			t.Fatalf("seed sessions: %v", err)
-		}
-		done += k
-	}
+func fixedNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// cleanupOptions are one run's trigger and the job's settings.
+type cleanupOptions struct {
+	Trigger           string
+	BatchSize         int // 10,000 when zero, the configuration's default
+	Target, Retention time.Duration
+	OnChunk           func(jobs.CleanupChunk)
 }
 
-func fixedNow() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// runCleanup runs the cleanup job on db once, its clock stopped at now.
+func runCleanup(ctx context.Context, db *models.DB, now time.Time, o cleanupOptions) (models.CleanupResult, error) {
+	c := &jobs.Cleanup{DB: db, Now: func() time.Time { return now }, BatchSize: cmp.Or(o.BatchSize, 10000),
+		Target: o.Target, Retention: o.Retention, OnChunk: o.OnChunk}
+	return c.Run(ctx, o.Trigger, models.Audit{})
+}
+
+func countSessions(t testing.TB, db *models.DB) int {
+	t.Helper()
+	n, err := db.NewSelect().Table("sessions").Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
+}
 
 func TestCleanup_DeletesOnlyExpiredAtOrBeforeNow_LiveSessionsOfEveryUserStay(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
@@ -41,10 +47,10 @@ func TestCleanup_DeletesOnlyExpiredAtOrBeforeNow_LiveSessionsOfEveryUserStay(t *
 		now := fixedNow()
 		for i := range 3 {
 			u := testdb.CreateUser(t, db, testdb.Name("boundary", i), models.RoleUser)
-			seedSessions(t, db, u.ID, 2, now.Add(-time.Hour))       // expired
-			seedSessions(t, db, u.ID, 1, now)                       // expiring exactly now: expired
-			seedSessions(t, db, u.ID, 1, now.Add(time.Microsecond)) // just alive
-			seedSessions(t, db, u.ID, 3, now.Add(time.Hour))        // alive
+			testdb.SeedSessions(t, db, u.ID, 2, now.Add(-time.Hour))       // expired
+			testdb.SeedSessions(t, db, u.ID, 1, now)                       // expiring exactly now: expired
+			testdb.SeedSessions(t, db, u.ID, 1, now.Add(time.Microsecond)) // just alive
+			testdb.SeedSessions(t, db, u.ID, 3, now.Add(time.Hour))        // alive
 		}
 		st, err := models.GetCleanupStats(ctx, db, now)
 		if err != nil {
@@ -53,7 +59,7 @@ func TestCleanup_DeletesOnlyExpiredAtOrBeforeNow_LiveSessionsOfEveryUserStay(t *
 		if want := (models.CleanupStats{Total: 21, Active: 12, Expired: 9, ExpiringSoon: 12}); st != want {
 			t.Fatalf("stats before = %+v, want %+v", st, want)
 		}
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{Trigger: models.TriggerCLI})
+		res, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: models.TriggerCLI})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,10 +100,10 @@ func TestCleanup_DryRun_DeletesNothingAndCountsWhatARealRunDeletes(t *testing.T)
 		ctx := context.Background()
 		now := fixedNow()
 		u := testdb.CreateUser(t, db, "dry@example.com", models.RoleUser)
-		seedSessions(t, db, u.ID, 37, now.Add(-time.Minute))
-		seedSessions(t, db, u.ID, 5, now)
-		seedSessions(t, db, u.ID, 11, now.Add(time.Minute))
-		dry, err := models.Cleanup(ctx, db, now, models.CleanupOptions{DryRun: true, BatchSize: 7})
+		testdb.SeedSessions(t, db, u.ID, 37, now.Add(-time.Minute))
+		testdb.SeedSessions(t, db, u.ID, 5, now)
+		testdb.SeedSessions(t, db, u.ID, 11, now.Add(time.Minute))
+		dry, _, err := (&jobs.Cleanup{DB: db, Now: func() time.Time { return now }, BatchSize: 7}).Pending(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,12 +113,12 @@ func TestCleanup_DryRun_DeletesNothingAndCountsWhatARealRunDeletes(t *testing.T)
 		if runs, _ := models.ListCleanupRuns(ctx, db, 10); len(runs) != 0 {
 			t.Fatalf("dry run recorded a run: %+v", runs)
 		}
-		real, err := models.Cleanup(ctx, db, now, models.CleanupOptions{Trigger: "cli", BatchSize: 7})
+		real, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: "cli", BatchSize: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dry.Deleted != 42 || real.Deleted != dry.Deleted {
-			t.Fatalf("dry run said %d, real run deleted %d (want 42)", dry.Deleted, real.Deleted)
+		if dry != 42 || real.Deleted != dry {
+			t.Fatalf("dry run said %d, real run deleted %d (want 42)", dry, real.Deleted)
 		}
 	})
 }
@@ -122,13 +128,13 @@ func TestCleanup_ChunkOf7_100Expired_15Chunks_EachCommittedOnItsOwn(t *testing.T
 		ctx := context.Background()
 		now := fixedNow()
 		u := testdb.CreateUser(t, db, "chunks@example.com", models.RoleUser)
-		seedSessions(t, db, u.ID, 100, now.Add(-time.Hour))
-		seedSessions(t, db, u.ID, 10, now.Add(time.Hour))
-		var chunks []models.CleanupChunk
+		testdb.SeedSessions(t, db, u.ID, 100, now.Add(-time.Hour))
+		testdb.SeedSessions(t, db, u.ID, 10, now.Add(time.Hour))
+		var chunks []jobs.CleanupChunk
 		left := 100
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{
+		res, err := runCleanup(ctx, db, now, cleanupOptions{
 			Trigger: "cli", BatchSize: 7, Target: time.Hour, // a fixed size: no adapting
-			OnChunk: func(c models.CleanupChunk) {
+			OnChunk: func(c jobs.CleanupChunk) {
 				chunks = append(chunks, c)
 				// Another connection already sees the chunk gone: it was
 				// committed by itself, before the next one began.
@@ -177,13 +183,13 @@ func TestCleanup_CancelledMidRun_LeavesConsistentDataAndTheNextRunFinishes(t *te
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		now := fixedNow()
 		u := testdb.CreateUser(t, db, "cancel@example.com", models.RoleUser)
-		seedSessions(t, db, u.ID, 100, now.Add(-time.Hour))
-		seedSessions(t, db, u.ID, 10, now.Add(time.Hour))
+		testdb.SeedSessions(t, db, u.ID, 100, now.Add(-time.Hour))
+		testdb.SeedSessions(t, db, u.ID, 10, now.Add(time.Hour))
 		ctx, cancel := context.WithCancel(context.Background())
 		chunks := 0
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{
+		res, err := runCleanup(ctx, db, now, cleanupOptions{
 			Trigger: "schedule", BatchSize: 10, Target: time.Hour,
-			OnChunk: func(models.CleanupChunk) {
+			OnChunk: func(jobs.CleanupChunk) {
 				if chunks++; chunks == 3 {
 					cancel()
 				}
@@ -202,7 +208,7 @@ func TestCleanup_CancelledMidRun_LeavesConsistentDataAndTheNextRunFinishes(t *te
 		if len(runs) != 1 || runs[0].Error != models.CleanupCancelled || runs[0].Deleted != 30 || runs[0].FinishedAt == nil {
 			t.Fatalf("run = %+v, want recorded as cancelled after 30", runs)
 		}
-		res, err = models.Cleanup(context.Background(), db, now, models.CleanupOptions{Trigger: "schedule", BatchSize: 10})
+		res, err = runCleanup(context.Background(), db, now, cleanupOptions{Trigger: "schedule", BatchSize: 10})
 		if err != nil || res.Deleted != 70 {
 			t.Fatalf("next run: %+v, %v; want 70", res, err)
 		}
@@ -226,9 +232,9 @@ func TestCleanup_PrunesAuditEventsOlderThanRetention_InChunks(t *testing.T) {
 			}
 		}
 		var tables []string
-		res, err := models.Cleanup(ctx, db, now, models.CleanupOptions{
+		res, err := runCleanup(ctx, db, now, cleanupOptions{
 			Trigger: "schedule", BatchSize: 6, Retention: 90 * 24 * time.Hour,
-			OnChunk: func(c models.CleanupChunk) { tables = append(tables, c.Table) },
+			OnChunk: func(c jobs.CleanupChunk) { tables = append(tables, c.Table) },
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -248,21 +254,10 @@ func TestCleanup_PrunesAuditEventsOlderThanRetention_InChunks(t *testing.T) {
 
 func TestCleanup_TwoInstancesAtOnceOnPostgres_OneWorksTheOtherSkips(t *testing.T) {
 	url := testdb.PostgresURL(t)
-	open := func() *models.DB {
-		db, err := models.Open(context.Background(), url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := models.Migrate(context.Background(), db); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	a, b := open(), open()
+	a, b := testdb.Open(t, url), testdb.Open(t, url)
 	now := fixedNow()
 	u := testdb.CreateUser(t, a, "twice@example.com", models.RoleUser)
-	seedSessions(t, a, u.ID, 100, now.Add(-time.Hour))
+	testdb.SeedSessions(t, a, u.ID, 100, now.Add(-time.Hour))
 
 	holding, otherDone := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -272,9 +267,9 @@ func TestCleanup_TwoInstancesAtOnceOnPostgres_OneWorksTheOtherSkips(t *testing.T
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		resA, errA = models.Cleanup(context.Background(), a, now, models.CleanupOptions{
+		resA, errA = runCleanup(context.Background(), a, now, cleanupOptions{
 			Trigger: "schedule", BatchSize: 10,
-			OnChunk: func(models.CleanupChunk) {
+			OnChunk: func(jobs.CleanupChunk) {
 				once.Do(func() { close(holding); <-otherDone })
 			},
 		})
@@ -283,7 +278,7 @@ func TestCleanup_TwoInstancesAtOnceOnPostgres_OneWorksTheOtherSkips(t *testing.T
 		defer wg.Done()
 		defer close(otherDone)
 		<-holding
-		resB, errB = models.Cleanup(context.Background(), b, now, models.CleanupOptions{Trigger: "schedule", BatchSize: 10})
+		resB, errB = runCleanup(context.Background(), b, now, cleanupOptions{Trigger: "schedule", BatchSize: 10})
 	}()
 	wg.Wait()
 	if errA != nil || errB != nil {
@@ -296,7 +291,7 @@ func TestCleanup_TwoInstancesAtOnceOnPostgres_OneWorksTheOtherSkips(t *testing.T
 		t.Fatalf("deleted %d+%d, want 100 in all", resA.Deleted, resB.Deleted)
 	}
 	// The lock was released on its connection: the next run takes it.
-	res, err := models.Cleanup(context.Background(), b, now, models.CleanupOptions{Trigger: "schedule"})
+	res, err := runCleanup(context.Background(), b, now, cleanupOptions{Trigger: "schedule"})
 	if err != nil || res.Skipped {
 		t.Fatalf("after release: %+v, %v", res, err)
 	}
@@ -309,11 +304,11 @@ func TestCleanup_ChunksShrinkWhenSlowerThanTheTarget(t *testing.T) {
 	db := testdb.SQLite(t)
 	now := fixedNow()
 	u := testdb.CreateUser(t, db, "adapt@example.com", models.RoleUser)
-	seedSessions(t, db, u.ID, 400, now.Add(-time.Hour))
+	testdb.SeedSessions(t, db, u.ID, 400, now.Add(-time.Hour))
 	var sizes []int
-	_, err := models.Cleanup(context.Background(), db, now, models.CleanupOptions{
+	_, err := runCleanup(context.Background(), db, now, cleanupOptions{
 		Trigger: "cli", BatchSize: 200, Target: time.Nanosecond,
-		OnChunk: func(c models.CleanupChunk) { sizes = append(sizes, c.Size) },
+		OnChunk: func(c jobs.CleanupChunk) { sizes = append(sizes, c.Size) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -321,4 +316,44 @@ func TestCleanup_ChunksShrinkWhenSlowerThanTheTarget(t *testing.T) {
 	if len(sizes) < 3 || sizes[0] != 200 || sizes[1] != 50 || sizes[len(sizes)-1] != 50 {
 		t.Fatalf("chunk sizes %v: want 200, then a quarter, never under the floor of 50", sizes)
 	}
+}
+
+// TestCleanup_MarksAbandonedRuns_OnSQLiteOnlyOnceStale: a run left
+// unfinished is marked abandoned (finished at its last progress) by the
+// next run: on PostgreSQL at once (the next run holds the lock every run
+// holds), on SQLite only once it has made no progress for ten minutes,
+// since another process may still be in it.
+func TestCleanup_MarksAbandonedRuns_OnSQLiteOnlyOnceStale(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		now := fixedNow()
+		insert := func(progress time.Time) int64 {
+			r := &models.CleanupRun{Trigger: models.TriggerCLI, StartedAt: progress.Add(-time.Minute), ProgressAt: &progress, Deleted: 7}
+			if _, err := db.NewInsert().Model(r).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return r.ID
+		}
+		fresh, stale := insert(now.Add(-time.Minute)), insert(now.Add(-11*time.Minute))
+		if _, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: models.TriggerSchedule}); err != nil {
+			t.Fatal(err)
+		}
+		get := func(id int64) models.CleanupRun {
+			var r models.CleanupRun
+			if err := db.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := get(stale); r.Error != models.CleanupAbandoned || r.FinishedAt == nil || !r.FinishedAt.Equal(*r.ProgressAt) || r.Deleted != 7 {
+			t.Fatalf("stale run: %+v", r)
+		}
+		r := get(fresh)
+		if db.Kind == models.SQLite && (r.FinishedAt != nil || r.Error != "") {
+			t.Fatalf("a run another process may be in was marked: %+v", r)
+		}
+		if db.Kind == models.Postgres && r.Error != models.CleanupAbandoned {
+			t.Fatalf("unfinished run while holding the lock not marked: %+v", r)
+		}
+	})
 }

@@ -1,0 +1,6 @@
+-- A cleanup run records who asked for it (NULL: the schedule, the CLI or a
+-- caller of the session manager) and how many sessions were expired when it
+-- began, so the console can show a long run's progress as a fraction.
+ALTER TABLE cleanup_runs ADD COLUMN actor_id INTEGER;
+ALTER TABLE cleanup_runs ADD COLUMN expected INTEGER NOT NULL DEFAULT 0;
+UPDATE cleanup_runs SET expected = deleted;

@@ -170,9 +170,9 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 		return err
 	}
 	s.logAdmin(c, "admin revoked session", "session_id", id)
-	// Once the row has gone, the list reloads so its range and the page
-	// count follow.
-	c.Append("HX-Trigger-After-Settle", "sessions-reload")
+	// The list reloads too, so its range and count follow. (Not after the
+	// settle: by then the button that would carry the event has gone.)
+	c.Append("HX-Trigger", "sessions-reload")
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 

@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +30,23 @@ func (f *consoleFixture) addSessions(t *testing.T, u *models.User, n int) []*mod
 		out = append(out, s)
 	}
 	return out
+}
+
+// saveScreenshot keeps what the viewport shows as name.png in
+// SESSIOND_SCREENSHOT_DIR, when set (for people reviewing the layout).
+func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+	dir := os.Getenv("SESSIOND_SCREENSHOT_DIR")
+	if dir == "" {
+		return
+	}
+	var png []byte
+	if err := chromedp.Run(ctx, chromedp.CaptureScreenshot(&png)); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+	}
 }
 
 // layout is what a viewport shows of a list page.
@@ -74,6 +93,7 @@ func TestBrowser_Phone390_ListsAreCardsWithActionsInView_NavFits(t *testing.T) {
 				t.Fatalf("%s at %dx%d: %v", path, size.w, size.h, err)
 			}
 			t.Logf("%4dx%-4d %-18s rows above the fold %2d of %2d, first row at %4.0f px, %.0f px per row", size.w, size.h, path, l.RowsAboveFold, l.Rows, l.FirstRowTop, l.RowHeight)
+			saveScreenshot(t, ctx, fmt.Sprintf("%s-%dx%d", strings.ReplaceAll(strings.Trim(path, "/"), "/", "-"), size.w, size.h))
 			if l.PageWidth > int(size.w) || len(l.Offscreen) > 0 {
 				t.Errorf("%s at %dx%d: page %d px wide; out of view: %s", path, size.w, size.h, l.PageWidth, strings.Join(l.Offscreen, "; "))
 			}

@@ -43,8 +43,9 @@
   // first, then the list reloading, is one action).
   function restoreFocus(e) {
     if (!place) { return; }
-    var list = document.getElementById(place.list), t = e.detail.target;
-    if (!list || !t || !(t === list || t.contains(list))) { return; }
+    // e.target is what was swapped in (for outerHTML, the new element).
+    var list = document.getElementById(place.list), t = e.target;
+    if (!list || !t || !t.contains || !(t === list || t.contains(list))) { return; }
     var target = null;
     if (place.paged) {
       target = list.querySelector('[data-list-range]');

@@ -28,15 +28,18 @@ const (
 // builds a new one), so requests read it without locks.
 type accessRules struct {
 	File        string
+	LoadedAt    time.Time
 	Default     string
 	DefaultLine int // 0: not written, signed_in
 	Rules       []*accessRule
+	limits      *rateLimits
 }
 
 // accessRule is one entry of rules:. Empty Hosts, Paths or Methods match
 // anything; Groups, Roles and Users (any one suffices) and MFA are what a
 // signed-in visitor must have once the rule matches.
 type accessRule struct {
+	index   int // in Rules: the rate limits' key
 	Line    int
 	Policy  string
 	Hosts   []pattern
@@ -70,7 +73,7 @@ type lineError struct {
 func (e lineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
 
 // loadAccessRules reads and checks the file named by ACCESS_RULES.
-func loadAccessRules(file string) (*accessRules, error) {
+func loadAccessRules(file string, now time.Time) (*accessRules, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES: %w", err)
@@ -79,7 +82,7 @@ func loadAccessRules(file string) (*accessRules, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ACCESS_RULES %s:\n%w", file, err)
 	}
-	rs.File = file
+	rs.File, rs.LoadedAt = file, now
 	return rs, nil
 }
 
@@ -119,6 +122,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 			for _, n := range val.Content {
 				r, rerrs := parseRule(n)
 				errs = append(errs, rerrs...)
+				r.index = len(rs.Rules)
 				rs.Rules = append(rs.Rules, r)
 			}
 		default:
@@ -128,6 +132,7 @@ func parseAccessRules(data []byte) (*accessRules, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	rs.limits = newRateLimits()
 	return rs, nil
 }
 

@@ -50,7 +50,7 @@ func TestAccessRules_BadFile_EveryMistakeNamedWithItsLine(t *testing.T) {
 			[]string{"line 1: default", "line 3: unknown policy", "line 4: rate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadAccessRules(writeRules(t, tc.yaml))
+			_, err := loadAccessRules(writeRules(t, tc.yaml), time.Now())
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -298,19 +298,3 @@ func (s *Server) recordWrongCurrentPassword(c *fiber.Ctx, cur *models.Session) {
 	}
 	s.log.InfoContext(c.UserContext(), "password change refused: wrong current password", "user_id", cur.UserID)
 }
-
-// timeOrNil is a time for JSON, null when unset.
-func timeOrNil(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UTC()
-}
-
-// stringOrNil is a string for JSON, null when empty.
-func stringOrNil(v string) any {
-	if v == "" {
-		return nil
-	}
-	return v
-}

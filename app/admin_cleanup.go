@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -150,13 +149,6 @@ func (s *Server) cleanupView(c *fiber.Ctx, msg string) (cleanupView, error) {
 		v.Runs = append(v.Runs, row)
 	}
 	return v, nil
-}
-
-func formatTook(d time.Duration) string {
-	if d < time.Second {
-		return fmt.Sprintf("%d ms", d.Milliseconds())
-	}
-	return d.Round(100 * time.Millisecond).String()
 }
 
 type cleanupRunJSON struct {

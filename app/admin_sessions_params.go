@@ -85,15 +85,6 @@ func (q sessionQuery) filter() models.SessionFilter {
 	return models.SessionFilter{UserID: q.UserID, Q: q.Q, Status: q.Status, Limit: q.Limit, Page: q.Page, Cursor: q.Cursor}
 }
 
-// positiveID parses a database id; anything else is a 400 naming name.
-func positiveID(name, v string) (int64, error) {
-	id, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || id < 1 {
-		return 0, badParam(name, "must be a positive whole number")
-	}
-	return id, nil
-}
-
 // mutation is what DELETE and POST /admin/sessions read: a form body,
 // a JSON body, or (for API clients) the query string.
 type mutation struct {
@@ -140,26 +131,4 @@ func jsonText(v any) string {
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
 	return ""
-}
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// thousands writes 1234567 as "1,234,567".
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// plural says "1 session" or "3 sessions".
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return thousands(n) + " " + noun + "s"
 }

@@ -26,6 +26,7 @@ type adminUser struct {
 	ExpiredSessions int       `json:"expiredSessions"`
 	TotalSessions   int       `json:"totalSessions"`
 	Disabled        bool      `json:"disabled"`
+	EmailVerified   bool      `json:"emailVerified"`
 	Groups          []string  `json:"groups"`
 	GroupsText      string    `json:"-"` // "dev, ops", for the form
 	LastSeenAt      time.Time `json:"-"` // the page's "Last seen"; zero when no session
@@ -34,7 +35,7 @@ type adminUser struct {
 func toAdminUser(u models.UserWithCounts) adminUser {
 	a := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
 		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
-		Disabled: u.Disabled(), Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", "), LastSeenAt: u.LastSeenAt}
+		Disabled: u.Disabled(), EmailVerified: u.EmailVerifiedAt != nil, Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", "), LastSeenAt: u.LastSeenAt}
 	if a.Groups == nil {
 		a.Groups = []string{}
 	}

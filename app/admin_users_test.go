@@ -79,7 +79,7 @@ func TestAdminUsers_ListJSON_ShapeFieldByField_CountsSessions(t *testing.T) {
 		}
 		users := got["users"].([]any)
 		row := users[0].(map[string]any)
-		if k := keysOf(row); k != "activeSessions,createdAt,disabled,email,expiredSessions,groups,id,name,role,totalSessions" {
+		if k := keysOf(row); k != "activeSessions,createdAt,disabled,email,emailVerified,expiredSessions,groups,id,name,role,totalSessions" {
 			t.Fatalf("user keys %q", k)
 		}
 		want := map[string]any{"id": float64(u.ID), "name": u.Name, "email": u.Email, "role": "user",
@@ -193,7 +193,7 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			t.Fatalf("create: %d %s", resp.StatusCode, readBody(t, resp))
 		}
 		decodeJSON(t, resp, &got)
-		if k := keysOf(got["user"]); k != "activeSessions,createdAt,disabled,email,expiredSessions,groups,id,name,role,totalSessions" {
+		if k := keysOf(got["user"]); k != "activeSessions,createdAt,disabled,email,emailVerified,expiredSessions,groups,id,name,role,totalSessions" {
 			t.Fatalf("created user keys %q", k)
 		}
 		if got["user"]["email"] != "new.person@example.com" || got["user"]["role"] != "admin" || got["user"]["name"] != "New Person" {

@@ -197,19 +197,3 @@ func readTokenInput(c *fiber.Ctx) (tokenInput, error) {
 	}
 	return in, nil
 }
-
-// formValues is every value of a repeated form field (checkboxes); a
-// single comma-separated value works too.
-func formValues(c *fiber.Ctx, name string) []string {
-	var out []string
-	if strings.HasPrefix(string(c.Request().Header.ContentType()), fiber.MIMEApplicationForm) {
-		for _, v := range c.Request().PostArgs().PeekMulti(name) {
-			out = append(out, string(v))
-		}
-		return out
-	}
-	if v := formValue(c, name); v != "" {
-		out = append(out, v)
-	}
-	return out
-}

@@ -60,6 +60,9 @@ type Server struct {
 	// rules are the forward-auth access rules (ACCESS_RULES); nil: none,
 	// /auth/verify admits any session. SIGHUP swaps in a new set.
 	rules atomic.Pointer[accessRules]
+
+	// reloaders apply what a SIGHUP may change (see Reload).
+	reloaders []reloader
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -70,6 +73,9 @@ type Options struct {
 	// MailTLS is the TLS configuration for the mail server (tests trust
 	// their own server's certificate); the system's roots when nil.
 	MailTLS *tls.Config
+	// LogLevel is the logger's level, which a reload (SIGHUP) sets from
+	// LOG_LEVEL; nil keeps the logger's level as it is.
+	LogLevel *slog.LevelVar
 }
 
 // New builds a server on an open, migrated database.
@@ -102,7 +108,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		resetLimit: newResetLimit(db, opts.Now), passkeyLimit: newPasskeyLimit(db, opts.Now),
 	}
 	if cfg.AccessRules != "" {
-		rules, err := loadAccessRules(cfg.AccessRules)
+		rules, err := loadAccessRules(cfg.AccessRules, opts.Now())
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +119,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	}
 	s.providers = newProviders(&s.cfg, sessions.Now, s.refreshCSP)
 	s.refreshCSP()
-	s.metrics = newMetrics(s)
+	s.metrics = newMetrics(db, sessions, logger)
 	if s.views, err = newViews(); err != nil {
 		return nil, err
 	}
@@ -147,6 +153,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
+	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel))
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil
@@ -165,7 +172,7 @@ func (s *Server) refuseUnknownMethods() {
 			inner(ctx)
 			return
 		}
-		ctx.Response.Header.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		ctx.Response.Header.Set(fiber.HeaderAllow, allow)
 		ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 		ctx.Error("method not allowed", fiber.StatusMethodNotAllowed)
 	}
@@ -203,11 +210,11 @@ func (s *Server) recoverer() fiber.Handler {
 	})
 }
 
-// serve runs the HTTP server until ctx ends, then drains it. On
-// PostgreSQL it also listens for other instances' revocations while it runs.
+// serve runs the HTTP server until ctx ends, then drains it. While it
+// runs, the session cache follows the revocation log.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
-	revocations := models.ListenRevocations(s.sessions, func(err error) {
-		s.log.Warn("revocation listener lost its connection; session cache flushed, reconnecting", "error", err)
+	revocations := s.sessions.WatchRevocations(func(err error) {
+		s.log.Warn("revocation log unreadable; cached sessions wait for it", "error", err)
 	})
 	defer revocations.Close()
 	go s.discoverProviders(ctx)
@@ -233,9 +240,9 @@ type setupGate struct {
 	token string // empty: closed
 }
 
-func newLogger(cfg Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "json" {
+func newLogger(level *slog.LevelVar, format string, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 
@@ -182,7 +181,31 @@ func (s *Server) handleLogout(c *fiber.Ctx) error {
 	if wantsJSON(c) {
 		return c.JSON(fiber.Map{"deleted": n})
 	}
+	if rd, ok := s.allowedNext(formValue(c, "rd")); ok {
+		return redirect(c, rd)
+	}
 	return redirect(c, "/login")
+}
+
+// handleLogoutForm is the sign-out link an app behind forward-auth shows
+// (/logout?rd=URL): a confirm page, since a GET must not end a session (any
+// site could link to it). Its POST ends the session, which ends access to
+// every app the proxy guards, and goes to rd when rd is allowed as a
+// sign-in's next is; an rd that is not is dropped.
+func (s *Server) handleLogoutForm(c *fiber.Ctx) error {
+	rd, ok := s.allowedNext(c.Query("rd"))
+	if currentSession(c) == nil {
+		if ok {
+			return redirect(c, rd)
+		}
+		return redirect(c, "/login")
+	}
+	back := "/"
+	if ok {
+		back = rd
+		s.allowNextOrigin(c, rd)
+	}
+	return s.view(c, fiber.StatusOK, "auth/logout", "", Page{Title: "Sign out", Data: fiber.Map{"Rd": rd, "Back": back}})
 }
 
 func (s *Server) handleHome(c *fiber.Ctx) error {
@@ -249,22 +272,6 @@ func hasControl(v string) bool {
 	return false
 }
 
-func (s *Server) client(c *fiber.Ctx) models.Client {
-	return models.Client{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-}
-
-// audit says who is acting, for the event a change records.
-func (s *Server) audit(c *fiber.Ctx) models.Audit {
-	a := models.Audit{IP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-	if sess := currentSession(c); sess != nil {
-		a.ActorID = sess.UserID
-	}
-	if tok := apiToken(c); tok != nil {
-		a.ActorTokenID = tok.ID
-	}
-	return a
-}
-
 // apiUser is DESIGN.md's user shape in JSON answers. A struct, not a map:
 // it encodes in a fraction of the time, and /api/me runs it per request.
 type apiUser struct {
@@ -277,12 +284,3 @@ type apiUser struct {
 func userJSON(u *models.User) apiUser {
 	return apiUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role}
 }
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -30,7 +30,7 @@ import (
 	"sessiond/models/testdb"
 )
 
-// The load benchmark of issue 8, run by `task bench` (SESSIOND_BENCH=1).
+// The load benchmark, run by `task bench` (SESSIOND_BENCH=1).
 // It builds the real binary, builds fixtures once (100k users, 1M live and
 // 1M expired sessions; SQLite in .bench/, PostgreSQL in the sessiond_bench
 // database), runs wrk (and vegeta when installed) against each database
@@ -450,7 +450,7 @@ func wrk(t *testing.T, target string, args []string) wrkResult {
 }
 
 // benchAdminList measures GET /admin/sessions (JSON) first page against a
-// deep page, when the admin console (issue 3) is there.
+// deep page, when the admin console is there.
 func benchAdminList(t *testing.T, db string, s *benchServer, adminToken string) []benchRow {
 	lua := filepath.Join(filepath.Dir(s.cmd.Path), "..", "admin.lua")
 	script := fmt.Sprintf("wrk.headers[\"Cookie\"] = \"sessiond_session=%s\"\nwrk.headers[\"Accept\"] = \"application/json\"\n", adminToken)

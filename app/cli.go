@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +24,9 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Reload delivers SIGHUP: the server re-reads its settings (see
+	// Server.Reload). Nil: no reloads.
+	Reload <-chan os.Signal
 }
 
 const usage = `usage: sessiond [command]
@@ -37,6 +42,7 @@ commands:
   users set-password --email E       (the new password on stdin; every session ends)
   users reset-link --email E [--send] (print a reset link, or mail it)
   users disable|enable --email E
+  users edit --email E | --id N [--name N] [--new-email E2]
   users set-groups --email E --groups a,b   (replaces the groups; --groups "" for none)
   users reset-2fa --email E | --id N
   sessions cleanup [--dry-run] [--verbose]
@@ -79,8 +85,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runUsers(ctx, env, db, args)
 		})
 
-		// sessions cleanup (issue 4)
-	case "sessions":
+	case "sessions": // sessions cleanup
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSessions(ctx, env, cfg, db, args)
 		})
@@ -95,7 +100,6 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return runImport(ctx, env, db, args)
 		})
 
-		// seed (issue 3)
 	case "seed":
 		return withDB(ctx, env, func(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 			return runSeed(ctx, env, cfg, db, args)
@@ -106,7 +110,15 @@ func Run(ctx context.Context, args []string, env Env) error {
 	return fmt.Errorf("unknown command %q", cmd)
 }
 
+// stampedVersion is set when a release is built (task release:
+// -ldflags "-X sessiond/app.stampedVersion=v1.2.3"); the linker can set
+// only a package variable, so this is the one.
+var stampedVersion string
+
 func version() string {
+	if stampedVersion != "" {
+		return stampedVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
@@ -135,7 +147,9 @@ func runServe(ctx context.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := newLogger(cfg, env.Stderr)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := newLogger(level, cfg.LogFormat, env.Stderr)
 	db, err := models.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
@@ -148,7 +162,7 @@ func runServe(ctx context.Context, env Env) error {
 	if len(applied) > 0 {
 		log.Info("migrations applied", "ids", strings.Join(applied, ","))
 	}
-	srv, err := New(ctx, cfg, db, log, Options{})
+	srv, err := New(ctx, cfg, db, log, Options{LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -167,6 +181,7 @@ func runServe(ctx context.Context, env Env) error {
 		log.Warn("no admin exists yet: open this link once to create the first admin", "url", base+"/setup?token="+token)
 	}
 	log.Info("sessiond listening", "addr", ln.Addr().String(), "database", string(db.Kind), "version", version())
+	go srv.watchReloads(ctx, env.Reload, env.Getenv)
 	return srv.Run(ctx, ln)
 }
 
@@ -243,7 +258,7 @@ func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error 
 		if r == "" {
 			r = models.RoleUser
 		}
-		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw}, now)
+		u, err := models.CreateUser(ctx, db, models.NewUser{Email: *email, Name: *name, Role: r, Password: pw, EmailVerified: true}, now)
 		if err != nil {
 			return err
 		}

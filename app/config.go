@@ -43,6 +43,8 @@ type Config struct {
 	GeoIPDB                string        // path to a MaxMind-format City database; "" for none
 	Require2FA             string        // off, admins or all: who must have a second factor
 	SudoWindow             time.Duration // how long a strong proof allows dangerous actions
+	// RequireEmailVerification refuses sign-in until the user's email is confirmed by a link.
+	RequireEmailVerification bool
 
 	// Sign-in providers and who gets an account (config_providers.go).
 	Providers         []ProviderConfig
@@ -128,7 +130,7 @@ var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
 	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
-	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB",
+	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB", "REQUIRE_EMAIL_VERIFICATION",
 	"OIDC_PROVIDERS", "OIDC_LINK_BY_EMAIL", "OIDC_ALLOWED_DOMAINS", "SIGNUP",
 	"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "GITHUB_URL", "GITHUB_API_URL", "SESSION_COOKIE_NAME",
 	"ACCESS_RULES",
@@ -172,8 +174,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		SessionUpdateAge:       dur("SESSION_UPDATE_AGE", "24h", 0),
 		SessionAbsolute:        dur("SESSION_ABSOLUTE_LIFETIME", "0", 0),
 		SessionTouchInterval:   dur("SESSION_TOUCH_INTERVAL", "5m", 0),
-		SessionCacheTTL:        dur("SESSION_CACHE_TTL", "10s", 0),
-		SessionCacheMaxEntries: integer("SESSION_CACHE_MAX_ENTRIES", "100000", 1, 10_000_000),
+		SessionCacheTTL:        dur("SESSION_CACHE_TTL", "10m", 0),
+		SessionCacheMaxEntries: integer("SESSION_CACHE_MAX_ENTRIES", "250000", 1, 10_000_000),
 		CleanupSchedule:        get("CLEANUP_SCHEDULE", "@hourly"),
 		CleanupBatchSize:       integer("CLEANUP_BATCH_SIZE", "10000", 1, 1_000_000),
 		AuditRetention:         dur("AUDIT_RETENTION", "90d", 0),
@@ -248,6 +250,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	// proxy: without one every rule would see nothing to judge.
 	if c.AccessRules = get("ACCESS_RULES", ""); c.AccessRules != "" && len(c.TrustedProxies) == 0 {
 		errs = append(errs, errors.New("ACCESS_RULES needs TRUSTED_PROXIES: the URL a proxy asks about is believed only from the addresses it names"))
+	}
+	switch v := strings.ToLower(get("REQUIRE_EMAIL_VERIFICATION", "false")); v {
+	case "true", "1", "yes":
+		c.RequireEmailVerification = true
+	case "false", "0", "no":
+	default:
+		errs = append(errs, fmt.Errorf("REQUIRE_EMAIL_VERIFICATION=%q: want true or false", v))
 	}
 	c.GeoIPDB = get("GEOIP_DB", "")
 	c.MailFrom = get("MAIL_FROM", "")

@@ -90,9 +90,6 @@ func riskyCombinations(cfg Config) []string {
 	if cfg.SessionAbsolute > 0 && cfg.SessionAbsolute < cfg.SessionMaxAge {
 		w = append(w, "SESSION_ABSOLUTE_LIFETIME is shorter than SESSION_MAX_AGE: every session ends at the absolute cap")
 	}
-	if cfg.SessionCacheTTL > time.Minute {
-		w = append(w, "SESSION_CACHE_TTL over a minute: a revocation made directly in the database takes that long to apply")
-	}
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		w = append(w, "METRICS_TOKEN is short: use at least 16 random characters")
 	}

@@ -60,7 +60,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, retryAfterBusy)
 	}
 	if status == fiber.StatusMethodNotAllowed && c.GetRespHeader(fiber.HeaderAllow) == "" {
-		c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+		c.Set(fiber.HeaderAllow, allow)
 	}
 	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
@@ -157,3 +157,5 @@ func samePath(raw string) string {
 func handleNotFound(c *fiber.Ctx) error {
 	return fiber.NewError(fiber.StatusNotFound, "not found")
 }
+
+func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -47,18 +47,21 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	}
 	nginx := c.Query("mode") == "nginx" || c.Get("X-Original-URL") != ""
 	sess := currentSession(c)
-	v, why := s.verifyVerdict(c, sess, role, mfa == "1")
-	switch v {
+	d := s.verifyVerdict(c, sess, role, mfa == "1")
+	switch d.verdict {
 	case verdictSignIn:
 		return s.verifyRefused(c, nginx)
 	case verdictSecondFactor:
 		return s.verifyNeedsMFA(c, nginx)
 	case verdictForbidden:
-		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", why, "user_id", userIDOf(sess))
+		s.log.DebugContext(c.UserContext(), "forward-auth refused", "reason", d.why, "user_id", userIDOf(sess))
 		if nginx {
 			return emptyAnswer(c, fiber.StatusForbidden)
 		}
-		return fiber.NewError(fiber.StatusForbidden, why)
+		return fiber.NewError(fiber.StatusForbidden, d.why)
+	}
+	if !s.verifyRate(c, d.rules, d.rule, sess) {
+		return s.verifyLimited(c, nginx)
 	}
 	if sess != nil {
 		u := sess.User
@@ -70,34 +73,44 @@ func (s *Server) handleAuthVerify(c *fiber.Ctx) error {
 	return emptyAnswer(c, fiber.StatusOK)
 }
 
+// verifyDecision is what verify decided and why: the rules in force and
+// the rule that matched (nil: none, or the default), the verdict, and a
+// refusal's reason for the log and the 403's message.
+type verifyDecision struct {
+	rules   *accessRules
+	rule    *accessRule
+	verdict verdict
+	why     string
+}
+
 // verifyVerdict applies the access rules, when there are any, and then
 // what the proxy's own URL asks (?role=admin, ?mfa=1). Without rules a
-// session is needed; with them the matching rule says whether it is. why
-// is the refusal's reason, for the log and the 403's message.
-func (s *Server) verifyVerdict(c *fiber.Ctx, sess *models.Session, role string, mfa bool) (v verdict, why string) {
-	rules := s.rules.Load()
-	if rules != nil {
+// session is needed; with them the matching rule says whether it is.
+func (s *Server) verifyVerdict(c *fiber.Ctx, sess *models.Session, role string, mfa bool) verifyDecision {
+	d := verifyDecision{rules: s.rules.Load()}
+	if d.rules != nil {
 		t, ok := s.verifyTarget(c)
 		if !ok {
-			return verdictForbidden, "the proxy did not say which URL it asks about (X-Original-URL or X-Forwarded-Host from an address in TRUSTED_PROXIES)"
+			d.verdict, d.why = verdictForbidden, "the proxy did not say which URL it asks about (X-Original-URL or X-Forwarded-Host from an address in TRUSTED_PROXIES)"
+			return d
 		}
-		rule, v := rules.decide(t, visitorOf(sess))
-		if v != verdictAllow {
-			return v, "access rule at line " + ruleLine(rules, rule) + " does not admit you"
+		if d.rule, d.verdict = d.rules.decide(t, visitorOf(sess)); d.verdict != verdictAllow {
+			d.why = "access rule at line " + ruleLine(d.rules, d.rule) + " does not admit you"
+			return d
 		}
 		if role == "" && !mfa {
-			return verdictAllow, ""
+			return d
 		}
 	}
 	switch {
 	case sess == nil:
-		return verdictSignIn, ""
+		d.verdict = verdictSignIn
 	case mfa && !sess.AMR.MultiFactor():
-		return verdictSecondFactor, ""
+		d.verdict = verdictSecondFactor
 	case role == models.RoleAdmin && !sess.User.IsAdmin():
-		return verdictForbidden, "the " + role + " role is required"
+		d.verdict, d.why = verdictForbidden, "the "+role+" role is required"
 	}
-	return verdictAllow, ""
+	return d
 }
 
 // verifyTarget is the request the proxy asks about: from X-Original-URL
@@ -146,7 +159,7 @@ func userIDOf(sess *models.Session) int64 {
 
 // emptyAnswer has no body: nginx never reads an auth_request answer's body,
 // so one with a body cannot go back to the keepalive pool and every
-// subrequest would open a new connection (measured: one socket per request).
+// subrequest would open a new connection.
 func emptyAnswer(c *fiber.Ctx, status int) error {
 	c.Status(status)
 	c.Response().ResetBody()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,8 @@ import (
 // the app after signing in, and the app sees who they are. Behind nginx
 // (the README's blocks) the example.test names reach loopback through
 // Chromium's host resolver rules; behind the README's local Caddyfile the
-// *.localhost names need nothing.
+// *.localhost names need nothing. The sign-out link then ends the session
+// and brings the browser back to the app, which sends it to sign in.
 func TestBrowser_ForwardAuthSignIn_NextOnAnotherHost_LandsOnTheApp(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -62,6 +64,20 @@ func TestBrowser_ForwardAuthSignIn_NextOnAnotherHost_LandsOnTheApp(t *testing.T)
 			}
 			if !strings.Contains(body, `"Remote-User":["`+user.Email+`"]`) {
 				t.Fatalf("the app did not see the user: %s", body)
+			}
+
+			// The sign-out link: confirm, and the browser is back at the app,
+			// which sends it to sign in (the page's CSP lets the form's
+			// redirect reach the app's origin).
+			err = chromedp.Run(ctx,
+				chromedp.Navigate(loginBase+"/logout?rd="+url.QueryEscape(app)),
+				chromedp.Click(`#logout-confirm`, chromedp.ByQuery),
+			)
+			if err != nil {
+				t.Fatalf("sign out: %v", err)
+			}
+			if want := loginBase + "/login?next=" + url.QueryEscape(app); waitLocation(ctx, want, 30*time.Second) != want {
+				t.Fatalf("after signing out the browser is not back at the app's sign-in: want %s", want)
 			}
 		})
 	}

@@ -193,15 +193,39 @@ func startNginx(t testing.TB, listen, sessiondAddr, upstreamAddr string) {
 	dir := t.TempDir()
 	blocks := substitute(t, readmeSnippet(t, "nginx", "auth_request"),
 		"listen 443 ssl;", "listen "+listen+";",
+		"https://login.example.com/logout", "http://login.example.com:"+portOf(listen)+"/logout",
 		"example.com", e2eDomain,
 		"http://127.0.0.1:8080", "http://sessiond", // upstreams with keepalive, as the README's comment says
 		"http://127.0.0.1:3000", "http://app")
+	blocks += moreNginxApps(t, blocks)
 	conf := filepath.Join(dir, "nginx.conf")
 	renderTemplate(t, "nginx.conf.tmpl", conf, map[string]string{
 		"Dir": dir, "Listen": listen, "Sessiond": sessiondAddr, "Upstream": upstreamAddr, "README": blocks,
 	})
 	log := filepath.Join(dir, "error.log")
 	startProcess(t, listen, log, nil, bin, "-p", dir, "-e", log, "-c", conf, "-g", "daemon off;")
+}
+
+// moreNginxApps are the README's app block again, as a user adds apps:
+// app2 as written, and app3 with the README's lines for ?mfa=1.
+func moreNginxApps(t testing.TB, blocks string) string {
+	i := strings.Index(blocks, "# each protected app")
+	if i < 0 {
+		t.Fatalf("the README's nginx blocks lost their app block:\n%s", blocks)
+	}
+	app := blocks[i:]
+	var mfa []string
+	for _, line := range strings.Split(strings.TrimSpace(readmeSnippet(t, "nginx", "mfa=1")), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		mfa = append(mfa, strings.ReplaceAll(strings.TrimSpace(line), "http://127.0.0.1:8080", "http://sessiond"))
+	}
+	if len(mfa) != 2 {
+		t.Fatalf("the README's ?mfa=1 lines: %q", mfa)
+	}
+	app3 := substitute(t, strings.ReplaceAll(app, "app1.", "app3."),
+		"proxy_pass http://sessiond/auth/verify?mode=nginx;", mfa[0],
+		"rewrite ^ /auth/verify? break;", mfa[1])
+	return "\n" + strings.ReplaceAll(app, "app1.", "app2.") + "\n" + app3
 }
 
 // Markers of the README's Caddyfiles.
@@ -223,11 +247,16 @@ func startCaddy(t testing.TB, marker, listen, sessiondAddr, upstreamAddr string)
 	if marker == caddyLocal {
 		conf = substitute(t, conf, ":8081 {", ":"+port+" {", "\tauto_https off\n", "\tauto_https off\n\tadmin off\n")
 	} else {
+		// "each protected app": a second one, as a user adds it.
+		if i := strings.Index(conf, "app1.example.com {"); i >= 0 {
+			conf += "\n" + strings.ReplaceAll(conf[i:], "app1.example.com", "app2.example.com")
+		}
 		sites := regexp.MustCompile(`(?m)^([a-z0-9-]+)\.example\.com \{$`)
 		if !sites.MatchString(conf) {
 			t.Fatalf("no example.com site in the README's Caddyfile:\n%s", conf)
 		}
 		conf = "{\n\tadmin off\n\tauto_https off\n}\n\n" + sites.ReplaceAllString(conf, "http://$1."+e2eDomain+":"+port+" {")
+		conf = substitute(t, conf, "https://login.example.com/logout", "http://login."+e2eDomain+":"+port+"/logout")
 	}
 	conf = substitute(t, conf, "127.0.0.1:8080", sessiondAddr, "127.0.0.1:3000", upstreamAddr)
 	file := filepath.Join(dir, "Caddyfile")
@@ -311,13 +340,16 @@ func caddyFrom(marker string) func(t testing.TB, listen, sessiondAddr, upstreamA
 // proxyStack runs sessiond (on SQLite, trusting the proxy) and the echo
 // upstream behind p; it returns the test app, the upstream and the
 // proxy's address.
-func proxyStack(t *testing.T, p proxySetup) (*testApp, *echoUpstream, string) {
+func proxyStack(t *testing.T, p proxySetup, extraEnv ...string) (*testApp, *echoUpstream, string) {
 	db := testdb.SQLite(t)
 	proxy := "127.0.0.1:" + freePort(t)
 	loginBase := "http://login." + p.domain + ":" + portOf(proxy)
 	ln := freeListener(t)
-	a, _ := liveServerOn(t, ln, db, map[string]string{"BASE_URL": loginBase, "COOKIE_DOMAIN": p.domain,
-		"LOG_LEVEL": "warn", "TRUSTED_PROXIES": "127.0.0.1"})
+	env := map[string]string{"BASE_URL": loginBase, "COOKIE_DOMAIN": p.domain, "LOG_LEVEL": "warn", "TRUSTED_PROXIES": "127.0.0.1"}
+	for i := 0; i+1 < len(extraEnv); i += 2 {
+		env[extraEnv[i]] = extraEnv[i+1]
+	}
+	a, _ := liveServerOn(t, ln, db, env)
 	up := newEchoUpstream(t)
 	p.start(t, proxy, ln.Addr().String(), up.Listener.Addr().String())
 	return a, up, proxy
@@ -351,20 +383,7 @@ func proxyJourney(t *testing.T, p proxySetup) {
 	// 2. Sign in on sessiond, through the proxy's sessiond host: back at
 	// the original URL, and sessiond knows the visitor's address (the
 	// proxy passed X-Forwarded-For on), not the proxy's.
-	_, page := e2eGet(t, br, wantLogin, nil)
-	csrf := csrfMeta.FindStringSubmatch(page)
-	if csrf == nil || !strings.Contains(page, `name="next"`) {
-		t.Fatalf("sign-in page without CSRF token or next: %s", page)
-	}
-	form := url.Values{"email": {user.Email}, "password": {"password123"}, "_csrf": {csrf[1]}, "next": {original}}
-	resp, err := br.PostForm(loginBase+"/login", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != original {
-		t.Fatalf("after sign-in: %d %q, want back at %q", resp.StatusCode, resp.Header.Get("Location"), original)
-	}
+	e2eSignIn(t, br, loginBase, user.Email, original)
 	var sess models.Session
 	if err := db.NewSelect().Model(&sess).Where("user_id = ?", user.ID).Scan(context.Background()); err != nil {
 		t.Fatal(err)
@@ -455,6 +474,26 @@ func proxyJourney(t *testing.T, p proxySetup) {
 	}
 	if strings.Contains(a.logs.String(), "TRUSTED_PROXIES does not name") {
 		t.Errorf("sessiond warned about an untrusted proxy behind a trusted one:\n%s", a.logs.String())
+	}
+}
+
+// e2eSignIn signs in through the sign-in page sessiond sent the browser
+// to, and checks it goes back to next.
+func e2eSignIn(t testing.TB, br *http.Client, loginBase, email, next string) {
+	t.Helper()
+	_, page := e2eGet(t, br, loginBase+"/login?next="+url.QueryEscape(next), nil)
+	csrf := csrfMeta.FindStringSubmatch(page)
+	if csrf == nil || !strings.Contains(page, `name="next"`) {
+		t.Fatalf("sign-in page without CSRF token or next: %s", page)
+	}
+	form := url.Values{"email": {email}, "password": {"password123"}, "_csrf": {csrf[1]}, "next": {next}}
+	resp, err := br.PostForm(loginBase+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != next {
+		t.Fatalf("after sign-in: %d %q, want back at %q", resp.StatusCode, resp.Header.Get("Location"), next)
 	}
 }
 

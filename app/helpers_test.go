@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/signal"
 	"regexp"
 	"strings"
 	"sync"
@@ -75,8 +74,8 @@ func TestMain(m *testing.M) {
 	if len(args) == 0 {
 		args = []string{"serve"}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := Run(ctx, args, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	ctx, env, stop := WithSignals(Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+	err := Run(ctx, args, env)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)

@@ -95,6 +95,13 @@ func (s *Server) composeMail(ctx context.Context, a jobs.MailArgs) (*jobs.Messag
 			return nil, err
 		}
 		d.Link, d.Valid = s.baseURL()+"/password/reset?token="+raw, "30 minutes"
+	case mailEmailVerify:
+		// To the address being confirmed, which may not be the account's yet.
+		raw, err := models.MintUserToken(ctx, s.db, &models.UserToken{UserID: user.ID, Purpose: models.TokenVerify, Email: a.To}, models.VerifyTokenTTL, now)
+		if err != nil {
+			return nil, err
+		}
+		d.Email, d.Link, d.Valid = a.To, s.baseURL()+"/email/verify?token="+raw, "24 hours"
 	case mailSignInAlert:
 		return s.composeAlert(ctx, user, a, d)
 	default:

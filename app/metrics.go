@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -29,14 +30,16 @@ type metrics struct {
 	handler  fiber.Handler
 }
 
-func newMetrics(s *Server) *metrics {
-	m := &metrics{registry: prometheus.NewRegistry(), figures: &dbCollector{s: s}}
+// newMetrics registers the collectors: the database's figures and this
+// process's session counters.
+func newMetrics(db *models.DB, sessions *models.SessionManager, log *slog.Logger) *metrics {
+	m := &metrics{registry: prometheus.NewRegistry(), figures: &dbCollector{db: db, now: sessions.Now, log: log}}
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sessiond_http_request_duration_seconds",
 		Help:    "HTTP request durations by route template, method and status.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"route", "method", "status"})
-	m.registry.MustRegister(m.duration, m.figures, processCollector{s},
+	m.registry.MustRegister(m.duration, m.figures, processCollector{sessions},
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
 	return m
@@ -87,7 +90,9 @@ func (s *Server) handleMetrics(c *fiber.Ctx) error {
 // instance and survive restarts, but retention pruning lowers them, which
 // Prometheus reads as a counter reset (rate() stays right between prunes).
 type dbCollector struct {
-	s    *Server
+	db   *models.DB
+	now  func() time.Time
+	log  *slog.Logger
 	memo memo[*models.Figures]
 }
 
@@ -116,10 +121,10 @@ func (d *dbCollector) figures() (*models.Figures, bool) {
 	f, err := d.memo.get(figuresTTL, func() (*models.Figures, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return models.ReadFigures(ctx, d.s.db, d.s.sessions.Now())
+		return models.ReadFigures(ctx, d.db, d.now())
 	})
 	if err != nil {
-		d.s.log.Warn("metrics: read figures", "error", err)
+		d.log.Warn("metrics: read figures", "error", err)
 		return f, false
 	}
 	return f, true
@@ -171,6 +176,7 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 var (
 	descCacheLookups  = prometheus.NewDesc("sessiond_session_cache_lookups_total", "Session cache lookups by result (this process).", []string{"result"}, nil)
 	descCacheEntries  = prometheus.NewDesc("sessiond_session_cache_entries", "Sessions in this process's cache.", nil, nil)
+	descCacheHitRate  = prometheus.NewDesc("sessiond_session_cache_hit_ratio", "Share of session cache lookups that were hits since start (this process).", nil, nil)
 	descRefreshWrites = prometheus.NewDesc("sessiond_session_refresh_writes_total", "Session refresh writes by kind (this process).", []string{"kind"}, nil)
 	descDBLookups     = prometheus.NewDesc("sessiond_session_db_lookups_total", "Session lookups that went to the database (this process).", nil, nil)
 	descDBQueries     = prometheus.NewDesc("sessiond_session_db_lookup_queries_total", "Queries those lookups took: fewer on PostgreSQL, which batches lookups that arrive together (this process).", nil, nil)
@@ -179,25 +185,35 @@ var (
 // processCollector reports this process's counters of the session cache
 // and of refresh writes: how well SESSION_CACHE_TTL works, and that
 // refreshes stay at one write per session per SESSION_UPDATE_AGE.
-type processCollector struct{ s *Server }
+type processCollector struct{ m *models.SessionManager }
 
 func (processCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descCacheLookups
 	ch <- descCacheEntries
+	ch <- descCacheHitRate
 	ch <- descRefreshWrites
 	ch <- descDBLookups
 	ch <- descDBQueries
 }
 
 func (p processCollector) Collect(ch chan<- prometheus.Metric) {
-	cache := p.s.sessions.Cache()
+	m := p.m
+	cache := m.Cache()
 	hits, misses := cache.Counts()
-	m := p.s.sessions
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(hits), "hit")
 	ch <- prometheus.MustNewConstMetric(descCacheLookups, prometheus.CounterValue, float64(misses), "miss")
 	ch <- prometheus.MustNewConstMetric(descCacheEntries, prometheus.GaugeValue, float64(cache.Len()))
+	ch <- prometheus.MustNewConstMetric(descCacheHitRate, prometheus.GaugeValue, hitRatio(hits, misses))
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.ExtendWrites.Load()), "extend")
 	ch <- prometheus.MustNewConstMetric(descRefreshWrites, prometheus.CounterValue, float64(m.TouchWrites.Load()), "touch")
 	ch <- prometheus.MustNewConstMetric(descDBLookups, prometheus.CounterValue, float64(m.Lookups.Load()))
 	ch <- prometheus.MustNewConstMetric(descDBQueries, prometheus.CounterValue, float64(m.LookupQueries()))
+}
+
+// hitRatio is hits over lookups, 0 before the first.
+func hitRatio(hits, misses int64) float64 {
+	if hits+misses == 0 {
+		return 0
+	}
+	return float64(hits) / float64(hits+misses)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -226,6 +227,10 @@ func TestMetrics_SessionCacheAndRefreshWrites_CountWhatThisProcessDid(t *testing
 				}
 			}
 			_, after := scrape(t, a, testMetricsToken)
+			hit, miss := after[`sessiond_session_cache_lookups_total{result="hit"}`], after[`sessiond_session_cache_lookups_total{result="miss"}`]
+			if r, ok := after["sessiond_session_cache_hit_ratio"]; !ok || (hit+miss > 0 && math.Abs(r-hit/(hit+miss)) > 1e-9) {
+				t.Fatalf("hit ratio %v (present %v), want %v hits of %v lookups", r, ok, hit, hit+miss)
+			}
 			d := map[string]float64{"entries": after["sessiond_session_cache_entries"]}
 			for _, k := range []string{`sessiond_session_cache_lookups_total{result="hit"}`, `sessiond_session_cache_lookups_total{result="miss"}`,
 				`sessiond_session_refresh_writes_total{kind="extend"}`, `sessiond_session_refresh_writes_total{kind="touch"}`,

@@ -110,14 +110,17 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// allowedMethods: only the methods sessiond documents; TRACE, PUT and
-// anything unknown get 405.
+// allow is the Allow header of every 405: the methods sessiond documents.
+const allow = "GET, HEAD, POST, DELETE"
+
+// allowedMethods: only the methods in allow; TRACE, PUT and anything
+// unknown get 405.
 func allowedMethods(c *fiber.Ctx) error {
 	switch c.Method() {
 	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodDelete:
 		return c.Next()
 	}
-	c.Set(fiber.HeaderAllow, "GET, HEAD, POST, DELETE")
+	c.Set(fiber.HeaderAllow, allow)
 	return fiber.NewError(fiber.StatusMethodNotAllowed, "method not allowed")
 }
 

@@ -15,7 +15,7 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.handleHealthz)
 	a.Get("/readyz", s.handleReadyz)
 
-	// Prometheus metrics (bearer token; issue 5).
+	// Prometheus metrics (bearer token).
 	a.Get("/metrics", s.handleMetrics)
 
 	// A provider's back-channel logout: server to server, proved by the
@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	// Sign-in, sign-out and first-admin setup.
 	a.Get("/login", s.handleLoginForm)
 	a.Post("/login", s.handleLogin)
+	a.Get("/logout", s.handleLogoutForm)
 	a.Post("/logout", s.handleLogout)
 	a.Get("/setup", s.handleSetupForm)
 	a.Post("/setup", s.handleSetup)
@@ -38,6 +39,10 @@ func (s *Server) routes() {
 	a.Post("/password/forgot", s.handleForgot)
 	a.Get("/password/reset", s.handleResetForm)
 	a.Post("/password/reset", s.handleReset)
+
+	// An email verification link (works signed out).
+	a.Get("/email/verify", s.handleVerifyEmailForm)
+	a.Post("/email/verify", s.handleVerifyEmail)
 
 	// A sign-in alert's "This wasn't me" link (works signed out).
 	a.Get("/account/not-me", s.handleNotMeForm)
@@ -65,10 +70,10 @@ func (s *Server) routes() {
 	a.Post("/api/sessions", s.handleAPISessionCreate)
 	a.Delete("/api/sessions/current", requireUser, s.handleAPISessionDelete)
 
-	// Forward-auth for reverse proxies (issue 9).
+	// Forward-auth for reverse proxies.
 	a.Get("/auth/verify", s.handleAuthVerify)
 
-	// Your sessions and password (issue 6).
+	// Your sessions and password.
 	a.Get("/account/sessions", requireUser, s.handleAccountSessions)
 	a.Post("/account/sessions/revoke-others", requireUser, s.handleAccountRevokeOthers)
 	a.Delete("/account/sessions/:id", requireUser, s.handleAccountSessionRevoke)
@@ -109,7 +114,7 @@ func (s *Server) routes() {
 	admin := a.Group("/admin", requireAdmin, s.forgetFigures, s.logAdminActions)
 	admin.Get("/", func(c *fiber.Ctx) error { return redirect(c, "/admin/sessions") })
 
-	// Sessions and users (issue 3).
+	// Sessions and users.
 	admin.Get("/sessions", s.handleAdminSessions)
 	admin.Get("/sessions/stats", s.handleAdminSessionStats)
 	admin.Post("/sessions", s.requireStepUp, s.handleAdminSessionAction)
@@ -128,20 +133,25 @@ func (s *Server) routes() {
 	admin.Post("/users/:id/disable", s.requireStepUp, s.handleAdminUsersDisable)
 	admin.Post("/users/:id/enable", s.requireStepUp, s.handleAdminUsersEnable)
 	admin.Post("/users/:id/reset-link", s.requireStepUp, s.handleAdminUsersResetLink)
+	admin.Post("/users/:id/profile", s.requireStepUp, s.handleAdminUsersProfile)
 
 	// Every API token, and service tokens for other systems.
 	admin.Get("/tokens", s.handleTokensList)
 	admin.Post("/tokens", s.requireStepUp, s.handleTokenCreate)
 	admin.Delete("/tokens/:id", s.handleTokenRevoke)
 
+	// Forward-auth access rules as loaded, and "test a URL".
+	admin.Get("/access", s.handleAdminAccess)
+
 	// Mail deliveries and failures.
 	admin.Get("/mail", s.handleAdminMail)
+	admin.Post("/mail/:id/link", s.requireStepUp, s.handleAdminMailLink)
 
-	// Cleanup runs (issue 4).
+	// Cleanup runs.
 	admin.Get("/cleanup", s.handleCleanupRuns)
 	admin.Post("/cleanup/run", s.requireStepUp, s.handleCleanupRun)
 
-	// Audit trail and insights (issue 5).
+	// Audit trail and insights.
 	admin.Get("/audit", s.handleAuditList)
 	admin.Get("/audit.csv", s.handleAuditCSV)
 	admin.Get("/insights", s.handleInsights)

@@ -72,7 +72,7 @@ func (s *Server) handleSetup(c *fiber.Ctx) error {
 		s.setup.token = ""
 		return fiber.NewError(fiber.StatusConflict, "an admin already exists")
 	}
-	in := models.NewUser{Email: formValue(c, "email"), Name: formValue(c, "name"), Role: models.RoleAdmin, Password: formValue(c, "password")}
+	in := models.NewUser{Email: formValue(c, "email"), Name: formValue(c, "name"), Role: models.RoleAdmin, Password: formValue(c, "password"), EmailVerified: true}
 	user, err := models.CreateUser(c.UserContext(), s.db, in, s.sessions.Now())
 	if err != nil {
 		if status, msg := statusOf(err); status < 500 {

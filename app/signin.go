@@ -50,6 +50,9 @@ func (s *Server) startSession(c *fiber.Ctx, in signIn) (signedIn, error) {
 	if in.user.Disabled() {
 		return signedIn{}, errAccountDisabled
 	}
+	if err := s.requireVerifiedEmail(ctx, in.user); err != nil {
+		return signedIn{}, err
+	}
 	if in.pending != nil && in.provider == "" { // a provider sign-in's second step
 		in.provider, in.providerSID = in.pending.Provider, in.pending.ProviderSID
 	}

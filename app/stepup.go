@@ -79,6 +79,7 @@ func (s *Server) reauthPage(c *fiber.Ctx, status int, msg, next string) error {
 		c.Set("X-Reauth", "required")
 		c.Set("HX-Retarget", "#reauth")
 		c.Set("HX-Reswap", "outerHTML")
+		c.Set("HX-Reselect", "#reauth") // the asking element may hx-select a part of a page this is not
 		return s.renderTemplate(c, status, "auth/reauth_form", p)
 	}
 	return s.renderPage(c, status, "auth/reauth", p)

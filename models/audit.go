@@ -12,7 +12,7 @@ import (
 var EventKinds = []string{
 	EventSessionCreated, EventSessionExtended, EventSessionUpdated, EventSessionSignedOut, EventSessionRevoked,
 	EventUserForceLogout, EventUserRevokeOthers, EventUserCreated, EventUserDeleted,
-	EventUserRoleChanged, EventUserGroupsChanged, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
+	EventUserRoleChanged, EventUserGroupsChanged, EventUserUpdated, EventEmailVerified, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
 	EventTokenCreated, EventTokenRevoked,
 }
 

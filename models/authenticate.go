@@ -167,7 +167,7 @@ func (m *SessionManager) AcceptImportedTokens() { m.importedTokens = true }
 func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client func() Client) (Validation, error) {
 	now := m.Now()
 	cache := m.cache
-	if cache != nil {
+	if cache != nil && m.trusted() {
 		if e, ok := cache.lookup(key, now.UnixMicro()); ok && m.fresh(&e, now) {
 			return Validation{Session: e.session()}, nil
 		}

@@ -27,11 +27,10 @@ import (
 // while it is among the max/2 most recently promoted. Caches of up to three
 // entries are exact LRUs.
 //
-// Staleness: revocations through this process drop entries at once (the
-// SessionManager and user.go call the drop hooks after commit); other
-// processes on PostgreSQL drop them on NOTIFY (listener.go); anything else
-// (SQLite with several processes, the CLI on SQLite, a direct SQL change)
-// is seen within the TTL.
+// Staleness: revocations through this process drop entries at once
+// (SessionManager.forget, after commit); every other writer's reach it
+// through the revocation log within RevocationBound (revocations.go), at
+// once on PostgreSQL through NOTIFY (listener.go).
 type SessionCache struct {
 	ttl          time.Duration
 	max          int32
@@ -316,6 +315,44 @@ func (c *SessionCache) dropWhere(match func(*cacheEntry) bool) {
 	}
 }
 
+// drop forgets the sessions whose token hashes (hex) are hashes and every
+// session of users, under one hold of the lock and, for users, one pass
+// over the entries in memory order. A hash that is not one we issue (not
+// 64 hex digits) names nothing and is ignored.
+func (c *SessionCache) drop(hashes []string, users []int64) {
+	if c == nil || len(hashes)+len(users) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	var key [32]byte
+	for _, h := range hashes {
+		if len(h) != 64 {
+			continue
+		}
+		if _, err := hex.Decode(key[:], []byte(h)); err != nil {
+			continue
+		}
+		if i, ok := c.index[key]; ok {
+			c.remove(i)
+		}
+	}
+	if len(users) == 0 {
+		return
+	}
+	gone := make(map[int64]struct{}, len(users))
+	for _, id := range users {
+		gone[id] = struct{}{}
+	}
+	for i := range c.used {
+		e := c.at(i)
+		if _, ok := gone[e.userID]; ok && e.sessionID != 0 { // a free slot has session id 0
+			c.remove(i)
+		}
+	}
+}
+
 // Flush forgets everything (the listener does this when it (re)connects,
 // since notifications may have been missed).
 func (c *SessionCache) Flush() {
@@ -329,10 +366,9 @@ func (c *SessionCache) Flush() {
 	c.chunks, c.used, c.free, c.head, c.tail = nil, 0, -1, -1, -1
 }
 
-// Revocation messages, as sent on RevokeChannel and applied by Apply.
+// Revocation messages, as the log's triggers NOTIFY them (listener.go) and
+// Apply takes them.
 const (
-	// RevokeChannel is the PostgreSQL NOTIFY channel for revocations.
-	RevokeChannel = "sessiond_revoke"
 	revokeUser    = "user:"
 	revokeSession = "session:"
 )

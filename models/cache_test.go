@@ -3,7 +3,6 @@ package models_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -183,82 +182,4 @@ func TestRefreshWrites_AtMostOnePerUpdateAge(t *testing.T) {
 			t.Fatalf("SESSION_UPDATE_AGE=0: %d writes for 20 requests, want 20", w)
 		}
 	})
-}
-
-// TestListener_OtherInstanceRevocation_DropsCachedSession: two managers on
-// two connections pools to one PostgreSQL, each with its own cache; a
-// revocation through B reaches A's cache through NOTIFY.
-func TestListener_OtherInstanceRevocation_DropsCachedSession(t *testing.T) {
-	url := testdb.PostgresURL(t)
-	ctx := context.Background()
-	dbA, dbB := testdb.Open(t, url), testdb.Open(t, url)
-	mA, cA := cachedManager(t, dbA, testPolicy, nil)
-	mB, _ := cachedManager(t, dbB, testPolicy, nil)
-	l := models.ListenRevocations(mA, func(err error) { t.Logf("listener: %v", err) })
-	defer l.Close()
-	select {
-	case <-l.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("listener never subscribed")
-	}
-	u := insertUsers(t, dbA, "listen", 1)[0]
-	tok, _ := createSession(t, mA, u.ID, mA.Now().Add(time.Hour))
-	warm(t, mA, cA, tok)
-	if _, err := mB.DeleteUserSessions(ctx, u.ID, models.Audit{}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(time.Second)
-	for cA.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("instance A still caches the session 1 s after B revoked it")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := mA.Authenticate(ctx, tok, theClient); !errors.Is(err, models.ErrNotFound) {
-		t.Fatalf("A still accepts the revoked session: %v", err)
-	}
-	if err := l.Close(); err != nil || l.Connected() {
-		t.Fatalf("Close: %v, connected %v", err, l.Connected())
-	}
-}
-
-// TestListener_ConnectionKilled_FlushesAndResubscribes: when PostgreSQL
-// drops the listener's connection, notifications may be lost, so the
-// cache is flushed; the listener reconnects and hears revocations again.
-func TestListener_ConnectionKilled_FlushesAndResubscribes(t *testing.T) {
-	url := testdb.PostgresURL(t)
-	ctx := context.Background()
-	db := testdb.Open(t, url)
-	m, c := cachedManager(t, db, testPolicy, nil)
-	l := models.ListenRevocations(m, nil)
-	defer l.Close()
-	<-l.Ready()
-	u := insertUsers(t, db, "reconnect", 1)[0]
-	tok, _ := createSession(t, m, u.ID, m.Now().Add(time.Hour))
-	warm(t, m, c, tok)
-	old := l.BackendPID()
-	if _, err := db.ExecContext(ctx, "SELECT pg_terminate_backend(?)", old); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !(l.Connected() && l.BackendPID() != old) {
-		if time.Now().After(deadline) {
-			t.Fatal("listener did not reconnect")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if c.Len() != 0 {
-		t.Fatal("cache not flushed after the listener lost its connection")
-	}
-	warm(t, m, c, tok)
-	// A revocation sent by another process (here: a raw NOTIFY) is heard.
-	if _, err := db.ExecContext(ctx, "SELECT pg_notify(?, ?)", models.RevokeChannel, fmt.Sprint("user:", u.ID)); err != nil {
-		t.Fatal(err)
-	}
-	for c.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("resubscribed listener did not apply a notification")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

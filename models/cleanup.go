@@ -84,7 +84,8 @@ type CleanupStep struct {
 // CleanupSteps are what a run at now deletes, in order: sessions expired
 // at now; audit events, cleanup runs and finished deliveries older than
 // retention (0 keeps them); links past their expiry, which no one can use;
-// sign-in throttle windows that ended.
+// revocation log rows older than RevocationRetention but the newest (see
+// checkPruned); sign-in throttle windows that ended.
 func CleanupSteps(now time.Time, retention time.Duration) []CleanupStep {
 	steps := []CleanupStep{{Table: "sessions", column: "expires_at", cutoff: now, inclusive: true}}
 	old := now.Add(-retention)
@@ -97,6 +98,8 @@ func CleanupSteps(now time.Time, retention time.Duration) []CleanupStep {
 			CleanupStep{Table: "cleanup_runs", column: "started_at", where: "finished_at IS NOT NULL", cutoff: old},
 			CleanupStep{Table: "deliveries", column: "created_at", where: "status IN ('sent', 'logged', 'skipped', 'failed')", cutoff: old})
 	}
+	steps = append(steps, CleanupStep{Table: "revocations", column: "at", where: "id < (SELECT MAX(id) FROM revocations)",
+		cutoff: now.Add(-RevocationRetention)})
 	return append(steps, CleanupStep{Table: "login_failures", column: "window_start", cutoff: now.Add(-LoginWindow), key: "(scope, subject)"})
 }
 

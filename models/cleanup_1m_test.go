@@ -19,7 +19,7 @@ import (
 	"sessiond/models/testdb"
 )
 
-// TestCleanup1M_LookupLatencyDuringCleanup measures issue 4's figures:
+// TestCleanup1M_LookupLatencyDuringCleanup measures the cleanup figures:
 // cleanup of 1M expired sessions beside 1M live ones, and the p99 of
 // session lookups issued at a fixed 2,000/s before and during it. It takes
 // minutes, so it runs only with SESSIOND_BENCH_1M=1 (SESSIOND_BENCH_ROWS

@@ -53,27 +53,16 @@ type DB struct {
 	forget func(msgs []string)
 }
 
-// revoking runs fn in a transaction as a revocation: what fn's messages
-// name (see SessionCache.Apply) is announced to every instance on this
-// PostgreSQL by NOTIFY inside the transaction — delivered only at commit,
-// so no instance drops before the change is visible — and dropped from this
-// process's cache once committed. Every revocation goes through it.
+// revoking runs fn in a transaction as a revocation and, once committed,
+// drops what fn's messages name (see SessionCache.Apply) from this
+// process's cache at once. Other instances learn of it from the revocation
+// log the database's triggers write (revocations.go).
 func (db *DB) revoking(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) (msgs []string, err error)) error {
 	var msgs []string
 	err := db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if msgs, err = fn(ctx, tx); err != nil {
-			return err
-		}
-		if db.Kind != Postgres {
-			return nil // SQLite has no other instance to tell
-		}
-		for _, m := range msgs {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", RevokeChannel, m); err != nil {
-				return err
-			}
-		}
-		return nil
+		msgs, err = fn(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return Wrap(err, "revoke")
@@ -117,12 +106,8 @@ func openPostgres(ctx context.Context, rawURL string) (*DB, error) {
 	// the lookup (and seeding's INSERTs) send parameters; bun inlines its.
 	//
 	// And no parallel workers: sessiond's reads are index lookups and
-	// ranges, and a parallel whole-table count (dashboard, /metrics, the
-	// cleanup command's before/after) put a process on every core for
-	// ~150 ms — no faster than one process on a two-core machine (145 ms)
-	// — while the session lookups beside it waited: vegeta at 2,000
-	// lookups/s with the cache off read p99 3.8 ms alone, 13–71 ms while
-	// the cleanup CLI printed its counts, 5.5–5.9 ms without the workers.
+	// ranges, and a parallel whole-table count (dashboard, /metrics) takes
+	// every core, no faster on two, while session lookups wait behind it.
 	//
 	// And a statement timeout: a lookup stuck behind a lock (an ALTER TABLE
 	// run by hand, a transaction left open in psql) would otherwise hold

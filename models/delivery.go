@@ -79,3 +79,10 @@ func FindDelivery(ctx context.Context, db bun.IDB, jobID int64) (*Delivery, erro
 	err := db.NewSelect().Model(d).Where("job_id = ?", jobID).Scan(ctx)
 	return d, Wrap(err, "find delivery")
 }
+
+// MailedSince reports whether a message of kind was queued for the user
+// after since; x is db or a transaction on it.
+func MailedSince(ctx context.Context, db *DB, x bun.IDB, userID int64, kind string, since time.Time) (bool, error) {
+	ok, err := x.NewSelect().Model((*Delivery)(nil)).Where("user_id = ? AND kind = ? AND created_at > ?", userID, kind, db.T(since)).Exists(ctx)
+	return ok, Wrap(err, "recent mail")
+}

@@ -6,3 +6,6 @@ func (l *RevocationListener) BackendPID() uint32 {
 	defer l.mu.Unlock()
 	return l.pid
 }
+
+// Trusted reports whether the cache may answer (the log was read lately).
+func (m *SessionManager) Trusted() bool { return m.trusted() }

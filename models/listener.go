@@ -9,12 +9,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// RevocationListener keeps this process's session cache in step with
-// revocations made by other instances on the same PostgreSQL: it LISTENs on
-// RevokeChannel over its own connection (a pooled database/sql connection
-// cannot wait for notifications) and applies each message to the cache.
-// Whenever it (re)connects it flushes the cache, because notifications sent
-// while it was away are lost.
+// RevocationListener is the fast path of the revocation log on PostgreSQL:
+// the log's triggers NOTIFY on the schema's channel at commit, and the listener
+// applies each message to the cache as it arrives, over a connection of its
+// own (a pooled database/sql connection cannot wait for notifications).
+// Whenever it (re)subscribes it replays the log, since notifications sent
+// while it was away are lost; the log's poll covers it meanwhile.
 type RevocationListener struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -26,11 +26,10 @@ type RevocationListener struct {
 	ready     chan struct{} // closed once the first LISTEN is in place
 }
 
-// ListenRevocations starts the listener for m's cache. It returns nil when
-// there is nothing to listen for: no cache, or SQLite (one process owns the
-// file's sessions; other writers are bounded by the cache TTL). onError,
-// when set, hears connection failures (the app logs them).
-func ListenRevocations(m *SessionManager, onError func(error)) *RevocationListener {
+// listenRevocations starts the listener for m's cache; nil when there is
+// nothing to listen for: no cache, or SQLite (which has no NOTIFY: the poll
+// of the log is all). onError, when set, hears connection failures.
+func listenRevocations(m *SessionManager, onError func(error)) *RevocationListener {
 	if m.cache == nil || m.db.Kind != Postgres || m.db.url == "" {
 		return nil
 	}
@@ -83,8 +82,6 @@ func (l *RevocationListener) run(ctx context.Context, m *SessionManager, onError
 			once.Do(func() { close(l.ready) })
 		})
 		l.setConnected(false, err)
-		// Whatever was sent while we were away is lost: forget everything.
-		m.cache.Flush()
 		if ctx.Err() != nil {
 			return
 		}
@@ -121,11 +118,17 @@ func listenOnce(ctx context.Context, m *SessionManager, subscribed func(pid uint
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+RevokeChannel); err != nil {
+	var schema string
+	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return err
 	}
-	// Entries cached before the subscription may have missed a revocation.
-	m.cache.Flush()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{"sessiond_revoke:" + schema}.Sanitize()); err != nil {
+		return err
+	}
+	// What was sent before the subscription is in the log.
+	if err := m.catchUp(ctx); err != nil {
+		return err
+	}
 	subscribed(conn.PgConn().PID())
 	for {
 		n, err := conn.WaitForNotification(ctx)

@@ -16,19 +16,15 @@ import (
 // at once, as one query of one hash, so batching adds no wait when idle.
 //
 // Each lookup is a round trip, and its cost is mostly not the query: the
-// write to the socket, waking the backend, the backend's wake-up and reply,
-// and waking the goroutine again — about 45 µs of sessiond's CPU and 50 µs
-// of PostgreSQL's per uncached request on these 2-core machines (measured
-// under wrk with /proc/<pid>/stat). A batch pays them once for all its
-// lookups.
+// write to the socket, waking the backend, its reply, and waking the
+// goroutine again. A batch pays them once for all its lookups.
 type pgLookup struct {
 	one, many *sql.Stmt    // lookupOne for one hash; lookupMany for a batch
 	n         atomic.Int64 // queries run
 
 	// limit is how many queries run at once: one per core (at least two),
 	// to keep the cores busy while a batch is on the wire. More only makes
-	// batches smaller: on these 2-core machines (wrk, 32 clients, cache
-	// off) two gave 22–27k req/s at p99 3.9–4.4 ms, four 19–21k at 5.3 ms.
+	// batches smaller, and throughput lower.
 	limit int
 
 	mu      sync.Mutex

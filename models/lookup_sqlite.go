@@ -14,11 +14,9 @@ import (
 
 // sqliteLookup runs the per-request session lookup on SQLite below
 // database/sql: a few reader connections of its own, each with the
-// statement prepared once, lent out one lookup at a time. Without
-// database/sql's statement, rows and row layers an uncached Authenticate
-// went from 14.0 to 12.6 µs and 44 to 34 allocations
-// (BenchmarkAuthenticateNoCache, benchstat n=8); everything else still
-// goes through database/sql and bun.
+// statement prepared once, lent out one lookup at a time, without
+// database/sql's statement, rows and row layers (BenchmarkAuthenticateNoCache
+// weighs them); everything else still goes through database/sql and bun.
 //
 // The connections are opened with the readers' DSN, so they have the same
 // pragmas (busy_timeout, query_only) and see every commit of the writer

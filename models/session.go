@@ -103,8 +103,9 @@ type SessionManager struct {
 	db     *DB
 	policy Policy
 	now    func() time.Time
-	cache  *SessionCache // nil: no cache
-	lookup sessionLookup // lookup_sqlite.go or lookup_postgres.go
+	cache  *SessionCache                  // nil: no cache
+	lookup sessionLookup                  // lookup_sqlite.go or lookup_postgres.go
+	feed   atomic.Pointer[revocationFeed] // set by the first WatchRevocations
 	// importedTokens: Authenticate also takes imported Auth.js tokens.
 	importedTokens bool
 

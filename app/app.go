@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
 		return nil, err
 	}
-	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel))
+	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel), s.reloadAccessRules())
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil

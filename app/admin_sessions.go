@@ -131,14 +131,11 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		}
 		s.logAdmin(c, "admin revoked session by token", "sessions_ended", n)
 	case in.ID != "":
-		id, perr := positiveID("id", in.ID)
-		if perr != nil {
-			return perr
+		n, self, err = s.endSessions(ctx, in, me.ID, a)
+		if in.IDs != nil {
+			c.Append("HX-Trigger", "sessions-reload")
 		}
-		self = id == me.ID
-		_, err = s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
-		n = 1
-		s.logAdmin(c, "admin revoked session", "session_id", id)
+		s.logAdmin(c, "admin revoked session", "session_id", in.ID, "sessions_ended", n)
 	case in.UserID != "":
 		uid, perr := positiveID("userId", in.UserID)
 		if perr != nil {
@@ -158,6 +155,35 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		return err
 	}
 	return s.afterDelete(c, n, self && n > 0, "")
+}
+
+// endSessions ends the sessions named by id: one, or several at once, of
+// which any already gone are skipped. self reports the caller's own.
+func (s *Server) endSessions(ctx context.Context, in mutation, mine int64, a models.Audit) (n int, self bool, err error) {
+	ids := in.IDs
+	if ids == nil {
+		ids = []string{in.ID}
+	}
+	parsed := make([]int64, 0, len(ids))
+	for _, v := range ids {
+		id, err := positiveID("id", v)
+		if err != nil {
+			return 0, false, err
+		}
+		parsed = append(parsed, id)
+	}
+	for _, id := range parsed {
+		_, err := s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
+		if isNotFound(err) && len(parsed) > 1 {
+			continue
+		}
+		if err != nil {
+			return n, self, err
+		}
+		n++
+		self = self || id == mine
+	}
+	return n, self, nil
 }
 
 // handleAdminSessionDeleteOne ends one session; its table row leaves.

@@ -90,6 +90,7 @@ func (q sessionQuery) filter() models.SessionFilter {
 type mutation struct {
 	SessionToken string
 	ID           string
+	IDs          []string // every id given, when more than one (the list's "End selected")
 	UserID       string
 	Action       string
 }
@@ -110,6 +111,16 @@ func readMutation(c *fiber.Ctx) (mutation, error) {
 			return c.Query(name)
 		}
 		m.SessionToken, m.ID, m.UserID, m.Action = get("sessionToken"), get("id"), get("userId"), get("action")
+		var ids []string
+		for _, v := range append(c.Request().PostArgs().PeekMulti("id"), c.Context().QueryArgs().PeekMulti("id")...) {
+			ids = append(ids, string(v))
+		}
+		if len(ids) > models.MaxSessionListLimit {
+			return m, badParam("id", "at most 100 at once")
+		}
+		if len(ids) > 1 {
+			m.IDs = ids
+		}
 	}
 	for name, v := range map[string]string{"sessionToken": m.SessionToken, "id": m.ID, "userId": m.UserID, "action": m.Action} {
 		if len(v) > 256 {

@@ -175,12 +175,38 @@ func TestBrowser_EndSession_ConfirmsInADialog_FocusStaysInTheList_PagingSaysWher
 		waitJS(htmxIdle),
 		waitJS(`document.activeElement && document.activeElement.id === 'sessions-range'`),
 		chromedp.Text(`#sessions-range`, &rangeText, chromedp.ByQuery),
-		chromedp.Evaluate(`(() => { const r = document.querySelector('#sessions-range').getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; })()`, &inView),
+		// In view: below the sticky top bar and above the bottom edge.
+		chromedp.Evaluate(`(() => { const r = document.querySelector('#sessions-range').getBoundingClientRect(); return r.top >= document.querySelector('.topbar').getBoundingClientRect().bottom && r.bottom <= innerHeight; })()`, &inView),
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(rangeText, "21–40 of 45") || !inView {
 		t.Fatalf("after Older: range %q, in view %v", rangeText, inView)
+	}
+	// Bulk: tick two rows, End 2 selected, confirm; both end, the list follows.
+	first, third := mine[len(mine)-22], mine[len(mine)-24]
+	var label string
+	err = chromedp.Run(ctx,
+		acceptConfirms(),
+		chromedp.Click(fmt.Sprintf(`#session-%d td.select input`, first.ID), chromedp.ByQuery),
+		chromedp.Click(fmt.Sprintf(`#session-%d td.select input`, third.ID), chromedp.ByQuery),
+		chromedp.Text(`[data-bulk-submit]`, &label, chromedp.ByQuery),
+		chromedp.Click(`[data-bulk-submit]`, chromedp.ByQuery),
+		chromedp.WaitNotPresent(fmt.Sprintf(`#session-%d`, first.ID), chromedp.ByQuery),
+		chromedp.WaitNotPresent(fmt.Sprintf(`#session-%d`, third.ID), chromedp.ByQuery),
+		waitJS(htmxIdle),
+		chromedp.Text(`#sessions-range`, &rangeText, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatalf("bulk end: %v", err)
+	}
+	for _, s := range []*models.Session{first, third} {
+		if _, ok := sessionExists(t, f.a.db, s.ID); ok {
+			t.Fatalf("session %d survived the bulk end", s.ID)
+		}
+	}
+	if label != "End 2 selected" || !strings.Contains(rangeText, "of 43") {
+		t.Fatalf("bulk button %q, range after %q", label, rangeText)
 	}
 }

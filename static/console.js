@@ -48,12 +48,15 @@
     if (!list || !t || !t.contains || !(t === list || t.contains(list))) { return; }
     var target = null;
     if (place.paged) {
+      // The top of the list, below the sticky top bar.
       target = list.querySelector('[data-list-range]');
-      list.scrollIntoView({ block: 'start' });
+      var bar = document.querySelector('.topbar');
+      var offset = bar && getComputedStyle(bar).position === 'sticky' ? bar.offsetHeight : 0;
+      window.scrollTo(0, Math.max(0, list.getBoundingClientRect().top + window.scrollY - offset - 8));
     } else if (document.activeElement === document.body || !document.body.contains(document.activeElement)) {
       var rows = list.querySelectorAll('tbody tr');
       var row = rows[Math.min(place.index, rows.length - 1)];
-      target = row ? row.querySelector('button, a') : list.querySelector('[data-list-range]');
+      target = row ? row.querySelector('td.actions button') || row.querySelector('button, a') : list.querySelector('[data-list-range]');
     }
     if (target) { target.focus({ preventScroll: !!place.paged }); }
     place = null;
@@ -76,6 +79,31 @@
   document.addEventListener('htmx:afterSettle', function (e) {
     var bad = e.detail.target && e.detail.target.querySelector && e.detail.target.querySelector('[aria-invalid="true"]');
     if (bad) { bad.focus(); }
+  });
+
+  // Bulk selection: "select all" ticks the page's rows; the bulk button
+  // says how many it will end and is off with none ticked.
+  function bulkState(formId) {
+    var boxes = document.querySelectorAll('input[type=checkbox][form="' + formId + '"]');
+    var n = 0;
+    boxes.forEach(function (b) { if (b.checked) { n++; } });
+    var btn = document.querySelector('#' + formId + ' [data-bulk-submit]');
+    if (btn) {
+      btn.disabled = n === 0;
+      btn.textContent = n ? 'End ' + n + ' selected' : 'End selected';
+    }
+    var all = document.querySelector('[data-select-all="' + formId + '"]');
+    if (all) { all.checked = n > 0 && n === boxes.length; all.indeterminate = n > 0 && n < boxes.length; }
+  }
+  document.addEventListener('change', function (e) {
+    var t = e.target;
+    if (t.matches && t.matches('[data-select-all]')) {
+      var id = t.getAttribute('data-select-all');
+      document.querySelectorAll('input[type=checkbox][form="' + id + '"]').forEach(function (b) { b.checked = t.checked; });
+      bulkState(id);
+    } else if (t.matches && t.matches('input[type=checkbox][form]')) {
+      bulkState(t.getAttribute('form'));
+    }
   });
 
   // Toasts: a success leaves after TOAST_MS, an error (or a link to copy)

@@ -86,6 +86,27 @@ func loadAccessRules(file string, now time.Time) (*accessRules, error) {
 	return rs, nil
 }
 
+// reloadAccessRules reads ACCESS_RULES again on a reload. A file with
+// mistakes changes nothing: the rules in force stay, and the error (with
+// each mistake's line) is logged. Rate counts start afresh with new rules.
+func (s *Server) reloadAccessRules() reloader {
+	return reloader{name: "access rules", apply: func(cfg *Config) error {
+		if cfg.AccessRules == "" {
+			return nil
+		}
+		rules, err := loadAccessRules(cfg.AccessRules, s.sessions.Now())
+		if err != nil {
+			if old := s.rules.Load(); old != nil {
+				return fmt.Errorf("%w\n(the rules loaded at %s stay in force)", err, old.LoadedAt.UTC().Format(time.RFC3339))
+			}
+			return err
+		}
+		s.rules.Store(rules)
+		s.log.Info("access rules reloaded", "file", rules.File, "rules", len(rules.Rules), "default", rules.Default)
+		return nil
+	}}
+}
+
 // parseAccessRules builds rules from YAML, naming every mistake's line.
 func parseAccessRules(data []byte) (*accessRules, error) {
 	var doc yaml.Node

@@ -154,7 +154,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		return nil, err
 	}
 	// What can fail goes first: a reload that fails changes nothing after it.
-	s.reloaders = []reloader{s.reloadAccessRules(opts.Now), reloadLogLevel(opts.LogLevel)}
+	s.reloaders = append(s.reloaders, s.reloadAccessRules(), reloadLogLevel(opts.LogLevel))
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil

@@ -44,9 +44,7 @@ func TestBadInput_EveryRoute_NeverFiveHundred_NeverChangesState_SaysWhatWasWrong
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
 		admin := testdb.CreateUser(t, db, "bad-admin@example.com", models.RoleAdmin)
-		user := testdb.CreateUser(t, db, "bad-user@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(user.Email, "password123")
+		uc, _ := a.signIn("bad-user@example.com", models.RoleUser)
 		c := a.client()
 		c.login(admin.Email, "password123")
 		before := snapshot(t, db)

@@ -29,6 +29,13 @@ func runDoctor(ctx context.Context, env Env) error {
 				ok("GEOIP_DB is readable")
 			}
 		}
+		if cfg.AccessRules != "" {
+			if rules, err := loadAccessRules(cfg.AccessRules, time.Now()); err != nil {
+				problems = append(problems, strings.Split(err.Error(), "\n")...)
+			} else {
+				ok("ACCESS_RULES: %d rule(s), default %s", len(rules.Rules), rules.Default)
+			}
+		}
 		if cfg.SMTP != nil {
 			ok("mail goes through %s", cfg.SMTP.Addr())
 		} else {

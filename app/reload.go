@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 )
 
 // WithSignals is how the binary runs a command: ctx ends on SIGINT or
@@ -68,21 +67,4 @@ func (s *Server) watchReloads(ctx context.Context, reload <-chan os.Signal, gete
 			_ = s.Reload(ctx, getenv) // logged; the server goes on either way
 		}
 	}
-}
-
-// reloadAccessRules reads the ACCESS_RULES file again; a file with mistakes
-// keeps the rules in force (Reload logs why).
-func (s *Server) reloadAccessRules(now func() time.Time) reloader {
-	return reloader{name: "access rules", apply: func(cfg *Config) error {
-		if cfg.AccessRules == "" {
-			s.rules.Store(nil)
-			return nil
-		}
-		rules, err := loadAccessRules(cfg.AccessRules, now())
-		if err != nil {
-			return err
-		}
-		s.rules.Store(rules)
-		return nil
-	}}
 }

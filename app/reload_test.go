@@ -35,7 +35,7 @@ func TestServe_SIGHUPRereadsLogLevel_SIGTERMDrainsAndExitsZero(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "LISTEN_ADDR="+addr,
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hup.db"), "CLEANUP_SCHEDULE=off", "LOG_LEVEL_FILE="+levelFile,
 		"AUTH_SECRET=hup-test-secret-hup-test-secret-0123456789")
-	var stderr syncBuffer
+	var stderr testdb.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -116,41 +116,5 @@ func TestServe_SIGHUPRereadsLogLevel_SIGTERMDrainsAndExitsZero(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the server did not exit after SIGTERM")
-	}
-}
-
-// A reload reads the ACCESS_RULES file again; a broken file keeps the
-// rules in force.
-func TestReload_ReadsAccessRulesAgain_BrokenFileKeepsThem(t *testing.T) {
-	db := testdb.SQLite(t)
-	env := rulesEnv(t, "default: deny\n")
-	a := newTestApp(t, db, env)
-	verify := func() int {
-		resp := a.client().request("GET", "/auth/verify?mode=nginx", nil, http.Header{"X-Original-Url": {"https://app.example.com/"}})
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	before := verify()
-	if before == http.StatusOK {
-		t.Fatal("default: deny let an anonymous visitor through")
-	}
-	getenv := func(k string) string { return env[k] }
-	if err := os.WriteFile(env["ACCESS_RULES"], []byte("default: bypass\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.srv.Reload(t.Context(), getenv); err != nil {
-		t.Fatal(err)
-	}
-	if got := verify(); got != http.StatusOK {
-		t.Fatalf("after reloading default: bypass, %d, want 200", got)
-	}
-	if err := os.WriteFile(env["ACCESS_RULES"], []byte("default: alow\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.srv.Reload(t.Context(), getenv); err == nil || !strings.Contains(a.logs.String(), "kept as it was") {
-		t.Fatalf("a broken rules file reloaded: %v", err)
-	}
-	if got := verify(); got != http.StatusOK {
-		t.Fatalf("after a broken reload, %d: the rules in force changed", got)
 	}
 }

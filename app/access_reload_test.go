@@ -27,7 +27,7 @@ func TestServe_SIGHUPReloadsAccessRules_BadFileKeepsTheOldOnes(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "LISTEN_ADDR="+addr,
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "rules.db"), "CLEANUP_SCHEDULE=off", "LOG_LEVEL=info",
 		"ACCESS_RULES="+rules, "TRUSTED_PROXIES=127.0.0.1", "AUTH_SECRET=rules-test-secret-rules-test-secret-0123")
-	var stderr syncBuffer
+	var stderr testdb.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

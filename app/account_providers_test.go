@@ -32,9 +32,7 @@ func TestProviderAccounts_Link_Unlink_SetPassword_LastWayKept(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		o := newTestOP(t, corpCallback, opAda, opBob)
 		a := newTestApp(t, db, o.env("corp", map[string]string{"SIGNUP": "providers"}))
-		pat := testdb.CreateUser(t, db, "pat@example.com", models.RoleUser)
-		c := a.client()
-		c.login(pat.Email, "password123")
+		c, pat := a.signIn("pat@example.com", models.RoleUser)
 		if resp := c.followProvider(o, c.form("/account/providers/corp/link", nil), "bob"); resp.StatusCode != http.StatusSeeOther ||
 			resp.Header.Get("Location") != "/account/security" {
 			t.Fatalf("link: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), readBody(t, resp))

@@ -111,9 +111,7 @@ func TestAccountSessions_ListsOnlyOwnSessions_MarksCurrent_JSONShape(t *testing.
 func TestAccountSessions_FragmentForHTMX_FullPageWhenBoostedOrRestoring(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "frag@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("frag@example.com", models.RoleUser)
 		for _, tc := range []struct {
 			name     string
 			header   http.Header
@@ -179,9 +177,7 @@ func TestAccountSessions_AnotherUsersSessionID_404_AndItStaysAlive(t *testing.T)
 func TestAccountSessions_RevokingCurrentSession_400PointsToSignOut(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "self@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("self@example.com", models.RoleUser)
 		s := sessionOf(t, a, c)
 		var e struct{ Error string }
 		resp := c.api("DELETE", fmt.Sprintf("/account/sessions/%d", s.ID), nil)
@@ -198,9 +194,7 @@ func TestAccountSessions_RevokingCurrentSession_400PointsToSignOut(t *testing.T)
 func TestAccountSessions_BadID_400NamingTheParameter(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "badid@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("badid@example.com", models.RoleUser)
 		for _, id := range []string{"abc", "0", "-1", "1.5", "1e3", "99999999999999999999"} {
 			var e struct{ Error string }
 			resp := c.api("DELETE", "/account/sessions/"+id, nil)
@@ -323,25 +317,6 @@ func TestAccountSessions_WithoutCSRFToken_403_NothingEnds(t *testing.T) {
 	})
 }
 
-func TestAccount_SignedOut_IsSentToSignIn(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db *models.DB) {
-		a := newTestApp(t, db, nil)
-		c := a.client()
-		for _, path := range []string{"/account/sessions", "/account/password"} {
-			resp := c.request("GET", path, nil, nil)
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login?next=") {
-				t.Fatalf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Location"))
-			}
-			resp = c.request("GET", path, nil, http.Header{"Accept": {"application/json"}})
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("%s json: %d", path, resp.StatusCode)
-			}
-		}
-	})
-}
-
 // changePassword posts the password form from the client's last page.
 func changePassword(c *client, current, next, confirm string) *http.Response {
 	c.app.t.Helper()
@@ -452,9 +427,7 @@ func TestAccountPassword_WrongCurrentOrBadNew_Refused_NothingChanges(t *testing.
 func TestAccountPassword_WrongCurrentPassword_IsThrottledWithSignIn(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "pw-throttle@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("pw-throttle@example.com", models.RoleUser)
 		c.page("/account/password")
 		statuses := map[int]int{}
 		for i := 0; i < 12; i++ {

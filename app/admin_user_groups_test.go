@@ -14,9 +14,7 @@ import (
 func TestAdminUsers_Groups_FormHTMXAndJSON_SessionsStay_BadNames422(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, c, admin := usersAdmin(t, db)
-		u := testdb.CreateUser(t, db, "member@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		uc, u := a.signIn("member@example.com", models.RoleUser)
 		c.page("/admin/users")
 		path := fmt.Sprintf("/admin/users/%d/groups", u.ID)
 

@@ -17,9 +17,7 @@ import (
 func usersAdmin(t *testing.T, db *models.DB) (*testApp, *client, *models.User) {
 	t.Helper()
 	a := newTestApp(t, db, nil)
-	admin := testdb.CreateUser(t, db, "users-admin@example.com", models.RoleAdmin)
-	c := a.client()
-	c.login(admin.Email, "password123")
+	c, admin := a.signIn("users-admin@example.com", models.RoleAdmin)
 	return a, c, admin
 }
 
@@ -59,9 +57,7 @@ func mustStatus(t *testing.T, resp *http.Response, want int) string {
 func TestAdminUsers_ListJSON_ShapeFieldByField_CountsSessions(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, c, admin := usersAdmin(t, db)
-		u := testdb.CreateUser(t, db, "counted@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		_, u := a.signIn("counted@example.com", models.RoleUser)
 		uc2 := a.client()
 		uc2.login(u.Email, "password123")
 		expired, _ := models.NewToken()
@@ -373,9 +369,7 @@ func TestAdminUsers_SelfDemoteAndSelfDelete_Refused409_NothingChanges(t *testing
 func TestAdminUsers_DemoteAnotherAdmin_Works_TheirNextAdminRequestIs401(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, c, _ := usersAdmin(t, db)
-		other := testdb.CreateUser(t, db, "other-admin@example.com", models.RoleAdmin)
-		oc := a.client()
-		oc.login(other.Email, "password123")
+		oc, other := a.signIn("other-admin@example.com", models.RoleAdmin)
 		if resp := c.api("POST", fmt.Sprintf("/admin/users/%d/role", other.ID), url.Values{"role": {"user"}}); resp.StatusCode != 200 {
 			t.Fatalf("demote other admin: %d", resp.StatusCode)
 		}
@@ -450,9 +444,7 @@ func TestAdminUsers_ForceLogoutOfSelf_SignsTheAdminOutCleanly(t *testing.T) {
 func TestAdminUsers_Delete_RemovesUserAndSessions_SecondIs404(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, c, admin := usersAdmin(t, db)
-		u := testdb.CreateUser(t, db, "gone@example.com", models.RoleAdmin)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		uc, u := a.signIn("gone@example.com", models.RoleAdmin)
 		uc2 := a.client()
 		uc2.login(u.Email, "password123")
 
@@ -499,9 +491,7 @@ func usersRoutes(target int64) []struct{ method, path string } {
 func TestAdminUsers_Access_NormalUser403_NoSession401OrLogin_EveryRouteAndFragment(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, _, _ := usersAdmin(t, db)
-		u := testdb.CreateUser(t, db, "plain@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		uc, u := a.signIn("plain@example.com", models.RoleUser)
 		anon := a.client()
 		anon.page("/login")
 		before := snapshot(t, db)
@@ -544,9 +534,7 @@ func TestAdminUsers_Access_NormalUser403_NoSession401OrLogin_EveryRouteAndFragme
 func TestAdminUsers_CSRFMissingOrWrong_403_NothingChanges(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a, c, _ := usersAdmin(t, db)
-		u := testdb.CreateUser(t, db, "csrf-target@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		uc, u := a.signIn("csrf-target@example.com", models.RoleUser)
 		before := snapshot(t, db)
 		form := url.Values{"email": {"x@example.com"}, "name": {"X"}, "password": {"password123"}, "role": {"admin"}}
 		for _, r := range usersRoutes(u.ID)[2:] {

@@ -110,9 +110,7 @@ func TestSignIn_WrongPasswordAndUnknownEmail_SameAnswer_NoCookie(t *testing.T) {
 func TestLogout_DeletesRow_ClearsCookieWithSameAttributes_ReplayIsSignedOut(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"BASE_URL": "https://sessions.example.com"})
-		u := testdb.CreateUser(t, db, "logout@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("logout@example.com", models.RoleUser)
 		token := c.cookie()
 		resp := c.form("/logout", nil)
 		if resp.StatusCode != http.StatusSeeOther {
@@ -137,9 +135,7 @@ func TestLogout_DeletesRow_ClearsCookieWithSameAttributes_ReplayIsSignedOut(t *t
 func TestCookie_NeverIssuedTamperedOrOversized_IsNotSignedIn_NoRowCreated(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "tamper@example.com", models.RoleUser)
-		good := a.client()
-		good.login(u.Email, "password123")
+		good, _ := a.signIn("tamper@example.com", models.RoleUser)
 		token := good.cookie()
 		fresh, _ := models.NewToken()
 		for name, v := range map[string]string{
@@ -169,9 +165,7 @@ func TestCookie_NeverIssuedTamperedOrOversized_IsNotSignedIn_NoRowCreated(t *tes
 func TestSlidingExpiry_WritesOnlyAfterUpdateAge_ReissuesCookieOnlyThen(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"SESSION_TOUCH_INTERVAL": "48h"})
-		u := testdb.CreateUser(t, db, "slide@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("slide@example.com", models.RoleUser)
 		m := a.srv.Sessions()
 		before := m.ExtendWrites.Load()
 
@@ -209,9 +203,7 @@ func TestSlidingExpiry_WritesOnlyAfterUpdateAge_ReissuesCookieOnlyThen(t *testin
 func TestAbsoluteLifetime_CapsSlidingExpiry(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"SESSION_ABSOLUTE_LIFETIME": "3d", "SESSION_UPDATE_AGE": "1h"})
-		u := testdb.CreateUser(t, db, "cap@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("cap@example.com", models.RoleUser)
 		start := a.clock.Now()
 		for i := 0; i < 70; i++ {
 			a.clock.Advance(time.Hour)
@@ -236,9 +228,7 @@ func TestAbsoluteLifetime_CapsSlidingExpiry(t *testing.T) {
 func TestLogout_Racing50Requests_LeavesSessionDeleted(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"SESSION_UPDATE_AGE": "0", "SESSION_TOUCH_INTERVAL": "0"})
-		u := testdb.CreateUser(t, db, "race@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("race@example.com", models.RoleUser)
 		token := c.cookie()
 		var wg sync.WaitGroup
 		for i := 0; i < 50; i++ {
@@ -371,9 +361,7 @@ func TestDatabaseDown_Returns503_WithGenericMessage(t *testing.T) {
 	// Without the cache: a cached session would (rightly) be served while
 	// the database is down, and this test is about the database.
 	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
-	u := testdb.CreateUser(t, db, "down@example.com", models.RoleUser)
-	c := a.client()
-	c.login(u.Email, "password123")
+	c, _ := a.signIn("down@example.com", models.RoleUser)
 	db.Close()
 	resp := c.request("GET", "/api/me", nil, http.Header{"Accept": {"application/json"}})
 	body := readBody(t, resp)

@@ -66,9 +66,7 @@ func TestTwoInstances_RevokeThroughB_ARefusesTheCookieWithinOneSecond(t *testing
 func TestSameInstance_Logout_RefusesTheCookieAtOnce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "1h"})
-		u := testdb.CreateUser(t, db, "cached-logout@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("cached-logout@example.com", models.RoleUser)
 		if !c.signedIn() || a.srv.sessions.Cache().Len() == 0 {
 			t.Fatal("session not cached")
 		}

@@ -111,14 +111,6 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 			t.Fatalf("form post: %d %s", resp.StatusCode, b)
 		}
 
-		u := a.client()
-		u.login(user.Email, "password123")
-		for _, r := range []*http.Response{u.request("GET", "/admin/cleanup", nil, htmx), u.api("POST", "/admin/cleanup/run", nil)} {
-			if r.StatusCode != http.StatusForbidden {
-				t.Errorf("non-admin got %d", r.StatusCode)
-			}
-			r.Body.Close()
-		}
 	})
 }
 
@@ -209,7 +201,7 @@ func TestRunServe_SIGTERMMidCleanup_DrainsRecordsCancelledAndReturnsNil(t *testi
 		"CLEANUP_SCHEDULE": "@every 1s", "CLEANUP_BATCH_SIZE": "10"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	logs := &syncBuffer{}
+	logs := &testdb.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"serve"}, Env{Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }})

@@ -93,9 +93,7 @@ func TestFault_PostgresUnreachable_Returns503_ThenRecoversWithoutRestart(t *test
 		t.Fatal(err)
 	}
 	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
-	user := testdb.CreateUser(t, db, "pgdown@example.com", models.RoleUser)
-	c := a.client()
-	c.login(user.Email, "password123")
+	c, _ := a.signIn("pgdown@example.com", models.RoleUser)
 
 	proxy.setDown(true)
 	for _, path := range []string{"/api/me", "/", "/readyz"} {
@@ -137,9 +135,7 @@ func TestFault_PostgresBackendsTerminated_NoFiveHundred_AndRecovers(t *testing.T
 		t.Fatal(err)
 	}
 	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
-	user := testdb.CreateUser(t, db, "pgkill@example.com", models.RoleUser)
-	c := a.client()
-	c.login(user.Email, "password123")
+	c, _ := a.signIn("pgkill@example.com", models.RoleUser)
 
 	killer, err := sql.Open("pgx", raw)
 	if err != nil {
@@ -170,9 +166,7 @@ func TestFault_PostgresTableLockedByHand_Returns503_AfterStatementTimeout(t *tes
 	raw := testdb.PostgresURL(t)
 	db := testdb.Open(t, raw+"&statement_timeout=300")
 	a := newTestApp(t, db, map[string]string{"SESSION_CACHE_TTL": "0"})
-	user := testdb.CreateUser(t, db, "pglock@example.com", models.RoleUser)
-	c := a.client()
-	c.login(user.Email, "password123")
+	c, user := a.signIn("pglock@example.com", models.RoleUser)
 	other := a.client()
 	other.page("/login")
 
@@ -228,9 +222,7 @@ func TestFault_SQLiteLockHeldPastBusyTimeout_Returns503_ThenRecovers(t *testing.
 		t.Fatal(err)
 	}
 	a := newTestApp(t, db, map[string]string{"SESSION_UPDATE_AGE": "0"})
-	user := testdb.CreateUser(t, db, "locked@example.com", models.RoleUser)
-	in := a.client()
-	in.login(user.Email, "password123")
+	in, user := a.signIn("locked@example.com", models.RoleUser)
 	in.page("/account")
 	c := a.client()
 	c.page("/login")

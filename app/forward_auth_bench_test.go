@@ -33,9 +33,7 @@ func TestBench_ForwardAuthThroughNginx(t *testing.T) {
 		listen := "127.0.0.1:" + freePort(t)
 		startNginx(t, listen, sessiondAddr, up.Listener.Addr().String())
 		proxy := "http://" + listen
-		u := testdb.CreateUser(t, db, "bench@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("bench@example.com", models.RoleUser)
 		cookie := "Cookie: " + a.srv.cfg.CookieName() + "=" + c.cookie()
 
 		run := func(name, url string, headers ...string) {

@@ -18,9 +18,7 @@ import (
 func TestForwardAuth_MFA_OnlySecondFactorSessions_StepThenBack(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"BASE_URL": "http://login.example.com", "COOKIE_DOMAIN": "example.com"})
-		u := testdb.CreateUser(t, db, "mfa-app@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("mfa-app@example.com", models.RoleUser)
 		secret, _ := enrolTOTP(t, a, c) // this session stays a password session
 		verify := func(query string, h http.Header) *http.Response {
 			if h == nil {

@@ -64,9 +64,7 @@ func wantNoRemote(t *testing.T, resp *http.Response) {
 func TestForwardAuth_EachProtocol_SignedInGets200WithExactRemoteHeaders(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, forwardEnv())
-		u := testdb.CreateUser(t, db, "ada@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("ada@example.com", models.RoleUser)
 		for name, h := range map[string]http.Header{"nginx": nginxAuth, "caddy/traefik": forwardedAuth, "api": apiAuth, "plain": nil} {
 			resp := c.verify("", h)
 			if resp.StatusCode != http.StatusOK {
@@ -112,9 +110,7 @@ func TestForwardAuth_NoSession_NginxGets401_BrowserRedirectedWithNext_APIGets401
 func TestForwardAuth_ExpiredOrUnknownSession_TreatedAsNoSession(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, forwardEnv())
-		u := testdb.CreateUser(t, db, "exp@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("exp@example.com", models.RoleUser)
 		a.clock.Advance(31 * 24 * time.Hour)
 		if resp := c.verify("", nginxAuth); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("nginx, expired: %d", resp.StatusCode)
@@ -167,9 +163,7 @@ func TestForwardAuth_RoleAdmin_UserGets403_AdminGets200(t *testing.T) {
 func TestForwardAuth_NoWriteUntilTouchOrUpdateIsDue(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, forwardEnv())
-		u := testdb.CreateUser(t, db, "quiet@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("quiet@example.com", models.RoleUser)
 		m := a.srv.Sessions()
 		ext, touch := m.ExtendWrites.Load(), m.TouchWrites.Load()
 		events := countRows(t, db, "session_events", "")

@@ -11,7 +11,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,28 +27,10 @@ type testApp struct {
 	srv   *Server
 	db    *models.DB
 	clock *testdb.Clock
-	logs  *syncBuffer
+	logs  *testdb.SyncBuffer
 	// limit, when set, fails a request that has no answer by then (a test
 	// of something that used to hang); zero waits for ever.
 	limit time.Duration
-}
-
-// syncBuffer collects log output safely from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testConfig is the default configuration with overrides from env.
@@ -93,7 +74,7 @@ func newTestApp(t testing.TB, db *models.DB, env map[string]string, with ...func
 	}
 	cfg := testConfig(t, db, env)
 	clock := testdb.NewClock()
-	logs := &syncBuffer{}
+	logs := &testdb.SyncBuffer{}
 	opts := Options{Now: clock.Now}
 	for _, f := range with {
 		f(&opts)
@@ -197,6 +178,16 @@ func (c *client) api(method, path string, v url.Values) *http.Response {
 		body = strings.NewReader(v.Encode())
 	}
 	return c.request(method, path, body, h)
+}
+
+// signIn creates a user with role (password "password123") and returns a
+// client signed in as them: the start of most tests.
+func (a *testApp) signIn(email, role string) (*client, *models.User) {
+	a.t.Helper()
+	u := testdb.CreateUser(a.t, a.db, email, role)
+	c := a.client()
+	c.login(u.Email, "password123")
+	return c, u
 }
 
 // login signs in through the form and fails the test if it does not work.

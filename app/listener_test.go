@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sessiond/models/testdb"
 )
 
 // A flood of connections past the process's file limit must not stop the
@@ -25,7 +27,7 @@ func TestServe_OutOfFileDescriptors_RetriesAndServesOn(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "LISTEN_ADDR="+addr,
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "fd.db"), "CLEANUP_SCHEDULE=off", "LOG_LEVEL=warn",
 		"AUTH_SECRET=fd-test-secret-fd-test-secret-0123456789")
-	var stderr syncBuffer
+	var stderr testdb.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

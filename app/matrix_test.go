@@ -79,9 +79,7 @@ func TestCSRF_Matrix_EveryStateChangingRoute_RefusesBadTokensAndCrossSite_Change
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
 		admin := testdb.CreateUser(t, db, "matrix-admin@example.com", models.RoleAdmin)
-		victim := testdb.CreateUser(t, db, "matrix-victim@example.com", models.RoleUser)
-		victimClient := a.client()
-		victimClient.login(victim.Email, "password123")
+		victimClient, victim := a.signIn("matrix-victim@example.com", models.RoleUser)
 		vs, err := a.srv.Sessions().GetSession(context.Background(), victimClient.cookie())
 		if err != nil {
 			t.Fatal(err)

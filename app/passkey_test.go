@@ -35,9 +35,7 @@ func statusAndError(t *testing.T, resp *http.Response) (int, string) {
 func TestPasskeys_BadInput_ClearErrorNothingChanged(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, map[string]string{"BASE_URL": "http://localhost:8080"})
-		u := testdb.CreateUser(t, db, "pk-bad@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("pk-bad@example.com", models.RoleUser)
 		c.page("/account/security")
 		resp := c.jsonPost("/account/passkeys/options", "")
 		body := readBody(t, resp)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sessiond/models/testdb"
 )
 
 // The real binary (this test binary as `serve`, wired to signals as main
@@ -33,7 +35,7 @@ func TestServe_SIGHUPRereadsLogLevel_SIGTERMDrainsAndExitsZero(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SESSIOND_SERVE_HELPER=1", "LISTEN_ADDR="+addr,
 		"DATABASE_URL=sqlite:"+filepath.Join(t.TempDir(), "hup.db"), "CLEANUP_SCHEDULE=off", "LOG_LEVEL_FILE="+levelFile,
 		"AUTH_SECRET=hup-test-secret-hup-test-secret-0123456789")
-	var stderr syncBuffer
+	var stderr testdb.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

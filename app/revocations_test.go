@@ -22,9 +22,7 @@ func TestRevocationLog_CLIAndRawSQL_ReachARunningServer(t *testing.T) {
 		a, _ := liveServer(t, db, map[string]string{"SESSION_CACHE_TTL": "1h", "LOG_LEVEL": "warn"})
 		clients := map[string]*client{}
 		for _, name := range []string{"cli", "deleted", "promoted"} {
-			u := testdb.CreateUser(t, db, name+"@example.com", models.RoleUser)
-			c := a.client()
-			c.login(u.Email, "password123")
+			c, _ := a.signIn(name+"@example.com", models.RoleUser)
 			clients[name] = c
 		}
 		for name, c := range clients {

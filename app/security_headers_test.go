@@ -12,9 +12,7 @@ import (
 func TestHeaders_CSPNoSniffFrameAncestorsReferrer_OnEveryPage(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "headers@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("headers@example.com", models.RoleUser)
 		for _, path := range []string{"/login", "/", "/api/me", "/healthz", "/no-such-page"} {
 			resp := c.request("GET", path, nil, nil)
 			resp.Body.Close()
@@ -45,9 +43,7 @@ func TestHeaders_HSTSOnlyWhenBaseURLIsHTTPS(t *testing.T) {
 func TestHeaders_NoStoreOnEveryAuthenticatedResponse_FragmentsIncluded(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "nostore@example.com", models.RoleAdmin)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, _ := a.signIn("nostore@example.com", models.RoleAdmin)
 		for _, r := range a.srv.Handler().GetRoutes(true) {
 			if r.Method != http.MethodGet || strings.Contains(r.Path, ":") || strings.HasPrefix(r.Path, "/static") || r.Path == "/metrics" {
 				continue

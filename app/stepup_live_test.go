@@ -21,9 +21,7 @@ import (
 func TestBrowser_StepUp_DialogThenTheActionCompletes_WithoutReload(t *testing.T) {
 	db := testdb.SQLite(t)
 	a, base := liveServer(t, db, nil)
-	u := testdb.CreateUser(t, db, "step-up@example.com", models.RoleUser)
-	c := a.client()
-	c.login(u.Email, "password123")
+	c, u := a.signIn("step-up@example.com", models.RoleUser)
 	secret, _ := enrolTOTP(t, a, c)
 	a.clock.Advance(30 * time.Second) // the enrolment used this step's code
 

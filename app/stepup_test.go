@@ -179,9 +179,7 @@ func TestAdminReset2FA_EndsTheUsersSessions_CLIToo(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
 		admin := testdb.CreateUser(t, db, "reset-admin@example.com", models.RoleAdmin)
-		u := testdb.CreateUser(t, db, "lost-phone@example.com", models.RoleUser)
-		uc := a.client()
-		uc.login(u.Email, "password123")
+		uc, u := a.signIn("lost-phone@example.com", models.RoleUser)
 		enrolTOTP(t, a, uc)
 		ac := a.client()
 		ac.login(admin.Email, "password123")

@@ -79,9 +79,7 @@ func submitCode(t *testing.T, c *client, code string) int {
 func TestTOTP_EnrolThenSignInWithComputedCode_ReplayRefused_RecoveryOnce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "totp@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("totp@example.com", models.RoleUser)
 		secret, codes := enrolTOTP(t, a, c)
 		c.form("/logout", nil).Body.Close()
 
@@ -130,9 +128,7 @@ func TestTOTP_EnrolThenSignInWithComputedCode_ReplayRefused_RecoveryOnce(t *test
 func TestTOTP_Window_OneStepEitherSideAccepted_TwoRefused(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "window@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("window@example.com", models.RoleUser)
 		secret, _ := enrolTOTP(t, a, c)
 		c.form("/logout", nil).Body.Close()
 		for _, tc := range []struct {
@@ -162,9 +158,7 @@ func TestTOTP_Window_OneStepEitherSideAccepted_TwoRefused(t *testing.T) {
 func TestTOTP_WrongCodesThrottled(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "throttle@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("throttle@example.com", models.RoleUser)
 		secret, _ := enrolTOTP(t, a, c)
 		c.form("/logout", nil).Body.Close()
 		a.clock.Advance(time.Minute)
@@ -200,9 +194,7 @@ func TestTOTP_WrongCodesThrottled(t *testing.T) {
 func TestTOTP_BadInput_ClearErrorNothingChanged(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
 		a := newTestApp(t, db, nil)
-		u := testdb.CreateUser(t, db, "bad@example.com", models.RoleUser)
-		c := a.client()
-		c.login(u.Email, "password123")
+		c, u := a.signIn("bad@example.com", models.RoleUser)
 		secret, _ := enrolTOTP(t, a, c)
 		c.form("/logout", nil).Body.Close()
 		a.clock.Advance(time.Minute)

@@ -1,39 +1,22 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"sessiond/models/testdb"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestScheduler(t *testing.T) (*Scheduler, *syncBuffer) {
+func newTestScheduler(t *testing.T) (*Scheduler, *testdb.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testdb.SyncBuffer{}
 	s := New(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -92,7 +75,7 @@ func TestScheduler_RunNowAfterPanic_RunsAgain(t *testing.T) {
 // The reason for the chain order: with Recover outside SkipIfStillRunning,
 // cron v3.0.1 never gives the skip token back after a panic.
 func TestCronChain_RecoverOutsideSkip_WouldSkipForeverAfterAPanic(t *testing.T) {
-	l := Logger{slog.New(slog.NewTextHandler(&syncBuffer{}, nil))}
+	l := Logger{slog.New(slog.NewTextHandler(&testdb.SyncBuffer{}, nil))}
 	var calls atomic.Int32
 	job := cron.FuncJob(func() {
 		if calls.Add(1) == 1 {

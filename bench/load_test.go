@@ -1,4 +1,4 @@
-package app
+package bench
 
 import (
 	"bufio"
@@ -30,7 +30,7 @@ import (
 	"sessiond/models/testdb"
 )
 
-// The load benchmark, run by `task bench` (SESSIOND_BENCH=1).
+// TestLoadBenchmark is the load benchmark, run by `task bench` (SESSIOND_BENCH=1).
 // It builds the real binary, builds fixtures once (100k users, 1M live and
 // 1M expired sessions; SQLite in .bench/, PostgreSQL in the sessiond_bench
 // database), runs wrk (and vegeta when installed) against each database
@@ -108,7 +108,8 @@ func TestLoadBenchmark(t *testing.T) {
 			forgetFixtures(t, d.url) // the cleanup ate the million expired sessions
 		}
 	}
-	printBenchTable(t, rows)
+	v, _ := exec.Command(bin, "version").Output()
+	printBenchTable(t, rows, strings.TrimSpace(string(v)))
 }
 
 func ratioGoal(db, cache string) string {
@@ -519,7 +520,41 @@ func cleanupByAdmin(s *benchServer, adminToken, csrf string) string {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return fmt.Sprintf("%d %s in %s", resp.StatusCode, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
+	status := resp.StatusCode
+	if status == http.StatusAccepted { // still going, in the background: follow its run
+		status, body = followCleanup(s, adminToken)
+	}
+	return fmt.Sprintf("%d %s in %s", status, strings.TrimSpace(string(body)), time.Since(start).Round(time.Millisecond))
+}
+
+// followCleanup polls the cleanup runs until none is running and returns
+// what the latest one deleted, as the synchronous answer would have.
+func followCleanup(s *benchServer, adminToken string) (int, []byte) {
+	for {
+		time.Sleep(500 * time.Millisecond)
+		req, _ := http.NewRequest("GET", s.base+"/admin/cleanup", nil)
+		req.Header.Set("Accept", "application/json")
+		req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: adminToken})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, []byte(err.Error())
+		}
+		var v struct {
+			Running bool `json:"running"`
+			Runs    []struct {
+				Deleted int64  `json:"deleted"`
+				Error   string `json:"error"`
+			} `json:"runs"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		switch {
+		case err != nil:
+			return resp.StatusCode, []byte(err.Error())
+		case !v.Running && len(v.Runs) > 0:
+			return resp.StatusCode, fmt.Appendf(nil, `{"deleted":%d,"error":%q}`, v.Runs[0].Deleted, v.Runs[0].Error)
+		}
+	}
 }
 
 // cleanupByCLI runs `sessiond sessions cleanup` in its own process on the
@@ -641,7 +676,7 @@ func p99Ratio(before, during string) string {
 	return fmt.Sprintf("%.2f×", float64(pd)/float64(pb))
 }
 
-func printBenchTable(t *testing.T, rows []benchRow) {
+func printBenchTable(t *testing.T, rows []benchRow, version string) {
 	var b strings.Builder
 	cpu := "?"
 	if f, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -652,7 +687,7 @@ func printBenchTable(t *testing.T, rows []benchRow) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	wrkV, _ := exec.Command("wrk", "-v").CombinedOutput()
 	fmt.Fprintf(&b, "\nmachine: %d CPUs, %s; load average at end %s", runtime.NumCPU(), cpu, strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Fprintf(&b, "\nversions: %s, %s, sessiond %s\n", runtime.Version(), strings.SplitN(string(wrkV), " Copyright", 2)[0], version())
+	fmt.Fprintf(&b, "\nversions: %s, %s, sessiond %s\n", runtime.Version(), strings.SplitN(string(wrkV), " Copyright", 2)[0], version)
 	fmt.Fprintf(&b, "settings: wrk -t2 -c32 -d%s --latency (admin list p50: -t1 -c1), random cookie of %d sessions per request (same script for /healthz), "+
 		"%d alternating rounds after a %v warm-up; SESSION_UPDATE_AGE 24h, SESSION_TOUCH_INTERVAL 5m, LOG_LEVEL=warn; fixtures %d users, %d live + %d expired sessions\n\n",
 		benchDuration, benchTokens, benchRounds, warmUpMe+warmUpHealthz, benchUsers, benchLive, benchExpired)

@@ -149,7 +149,9 @@ func runServe(ctx context.Context, env Env) error {
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
-	log := newLogger(level, cfg.LogFormat, env.Stderr)
+	logs := newLogBuffer(env.Stderr, time.Second)
+	defer logs.Close()
+	log := newLogger(level, cfg.LogFormat, logs)
 	db, err := models.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

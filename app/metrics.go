@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,8 +27,11 @@ const figuresTTL = 15 * time.Second
 type metrics struct {
 	registry *prometheus.Registry
 	duration *prometheus.HistogramVec
-	figures  *dbCollector
-	handler  fiber.Handler
+	// observers caches duration's histogram per route, method and status:
+	// WithLabelValues hashes and checks its labels on every call.
+	observers sync.Map // observerKey → prometheus.Observer
+	figures   *dbCollector
+	handler   fiber.Handler
 }
 
 // newMetrics registers the collectors: the database's figures and this
@@ -57,7 +61,22 @@ func (s *Server) observe(c *fiber.Ctx, d time.Duration) {
 		// Answered by a prefix middleware (static files, the admin guard).
 		route = strings.TrimSuffix(r.Path, "/") + "/*"
 	}
-	s.metrics.duration.WithLabelValues(route, c.Method(), strconv.Itoa(c.Response().StatusCode())).Observe(d.Seconds())
+	s.metrics.observer(route, c.Method(), c.Response().StatusCode()).Observe(d.Seconds())
+}
+
+type observerKey struct {
+	route, method string
+	status        int
+}
+
+func (m *metrics) observer(route, method string, status int) prometheus.Observer {
+	k := observerKey{route, method, status}
+	if o, ok := m.observers.Load(k); ok {
+		return o.(prometheus.Observer)
+	}
+	o := m.duration.WithLabelValues(route, method, strconv.Itoa(status))
+	m.observers.Store(k, o)
+	return o
 }
 
 // handleMetrics serves the Prometheus text format to a scraper holding

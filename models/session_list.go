@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -193,72 +192,4 @@ func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) 
 	q := db.Read.NewSelect().Model((*Session)(nil))
 	n, err := applySessionFilter(db, q, f, now).Count(ctx)
 	return SessionCount{N: int(n)}, Wrap(err, "count sessions")
-}
-
-// SessionStats is the dashboard's live counts.
-type SessionStats struct {
-	Active            int
-	Expired           int
-	ExpiringWithin24h int
-	UsersWithSessions int
-	LastCleanup       *CleanupRun // nil: none yet
-}
-
-// GetSessionStats is the dashboard's counts and its latest cleanup run.
-func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats, error) {
-	c, err := CountSessionStates(ctx, db, now)
-	if err != nil {
-		return nil, err
-	}
-	st := &SessionStats{Active: c.Active, Expired: c.Expired, ExpiringWithin24h: c.ExpiringWithin24h, UsersWithSessions: c.UsersWithSessions}
-	runs, err := ListCleanupRuns(ctx, db, 1)
-	if err != nil {
-		return nil, Wrap(err, "last cleanup")
-	}
-	if len(runs) > 0 {
-		st.LastCleanup = &runs[0]
-	}
-	return st, nil
-}
-
-// String is for logs and the CLI.
-func (st *SessionStats) String() string {
-	return fmt.Sprintf("active=%d expired=%d expiring_24h=%d users=%d", st.Active, st.Expired, st.ExpiringWithin24h, st.UsersWithSessions)
-}
-
-// SessionCounts are the whole-table session figures that the dashboard,
-// /metrics and the cleanup CLI all show; CountSessionStates is the one
-// place they are counted.
-type SessionCounts struct {
-	Active            int
-	Expired           int
-	ExpiringWithin24h int
-	UsersWithSessions int // users with at least one live session
-}
-
-// CountSessionStates counts sessions through the expires_at index (each a
-// range scan of the index alone) and users through the user_id index.
-func CountSessionStates(ctx context.Context, db *DB, now time.Time) (SessionCounts, error) {
-	var c SessionCounts
-	count := func(dst *int, where string, args ...any) error {
-		n, err := db.Read.NewSelect().Model((*Session)(nil)).Where(where, args...).Count(ctx)
-		*dst = int(n)
-		return err
-	}
-	soon := now.Add(24 * time.Hour)
-	if err := count(&c.Active, "expires_at > ?", db.T(now)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	if err := count(&c.Expired, "expires_at <= ?", db.T(now)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	if err := count(&c.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	// One probe of the user_id index per user, stopping at the first live
-	// session: COUNT(DISTINCT user_id) over the live sessions reads them all.
-	err := db.Read.NewSelect().TableExpr("users AS u").ColumnExpr("COUNT(*)").
-		Where("EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id AND s.expires_at > ?)", db.T(now)).
-		Scan(ctx, &c.UsersWithSessions)
-	return c, Wrap(err, "count sessions")
 }

@@ -70,7 +70,7 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 		if resp.StatusCode != 200 || resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatalf("run now: %d trigger=%q %s", resp.StatusCode, resp.Header.Get("HX-Trigger"), body)
 		}
-		for _, want := range []string{`<section id="cleanup-runs"`, "<td>admin</td>", "<td>3</td>", `id="toast" hx-swap-oob`, "Deleted 3 expired session(s)."} {
+		for _, want := range []string{`<section id="cleanup-runs"`, "<td>admin</td>", "<td>3</td>", `id="toast" hx-swap-oob`, "Removed 3 expired sessions."} {
 			if !strings.Contains(body, want) {
 				t.Errorf("run-now response lacks %q:\n%s", want, body)
 			}
@@ -109,7 +109,7 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 			t.Fatalf("page: %d", resp.StatusCode)
 		}
 		resp = c.form("/admin/cleanup/run", nil)
-		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "Deleted 0 expired session(s).") || !strings.Contains(b, "<html") {
+		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "Removed 0 expired sessions.") || !strings.Contains(b, "<html") {
 			t.Fatalf("form post: %d %s", resp.StatusCode, b)
 		}
 

@@ -387,7 +387,7 @@ func TestAuditList_FiltersPagingAndCSV_ReturnExactlyTheMatchingRows(t *testing.T
 		// htmx gets the table fragment with paging links that push the URL; a browser the page.
 		resp := c.request("GET", "/admin/audit?limit=5&to="+to, nil, http.Header{"HX-Request": {"true"}})
 		body := readBody(t, resp)
-		if !strings.HasPrefix(strings.TrimSpace(body), `<div id="audit-table">`) || strings.Contains(body, "<html") ||
+		if !strings.HasPrefix(strings.TrimSpace(body), `<div id="audit-table"`) || strings.Contains(body, "<html") ||
 			!strings.Contains(body, `hx-push-url="true"`) || !strings.Contains(body, "cursor=") || resp.Header.Get("Vary") == "" {
 			t.Fatalf("htmx fragment: %.300s", body)
 		}

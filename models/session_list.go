@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -162,7 +164,9 @@ func applySessionFilter(db *DB, q *bun.SelectQuery, f SessionFilter, now time.Ti
 	}
 	if f.Q != "" {
 		pat := LikePattern(f.Q)
-		q = q.Where("s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
+		// A name, an email, or a session's IP address or browser.
+		q = q.Where("(s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')"+
+			" OR s.ip LIKE ? ESCAPE '\\' OR LOWER(s.user_agent) LIKE ? ESCAPE '\\')", pat, pat, pat, pat)
 	}
 	return q
 }
@@ -192,4 +196,17 @@ func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) 
 	q := db.Read.NewSelect().Model((*Session)(nil))
 	n, err := applySessionFilter(db, q, f, now).Count(ctx)
 	return SessionCount{N: int(n)}, Wrap(err, "count sessions")
+}
+
+// FindSessionWithUser is one session by id with its user, expired or not
+// (the admin's detail view); ErrNotFound once it is gone.
+func FindSessionWithUser(ctx context.Context, db *DB, id int64) (*Session, error) {
+	s := new(Session)
+	err := db.Read.NewSelect().Model(s).
+		Relation("User", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Column("id", "name", "email", "role") }).
+		Where("s.id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Wrap(ErrNotFound, "find session")
+	}
+	return s, Wrap(err, "find session")
 }

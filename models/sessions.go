@@ -163,6 +163,9 @@ func (m *SessionManager) deleteByID(ctx context.Context, id, ownerID int64, kind
 		if err := q.Returning("*").Scan(ctx); err != nil {
 			return nil, err
 		}
+		if err := recordEnded(ctx, tx, []string{gone.TokenHash}, gone.UserID, ending{kind, a.ActorID}, m.Now()); err != nil {
+			return nil, err
+		}
 		return []string{gone.TokenHash}, RecordEvent(ctx, tx, a.event(kind, m.Now(), gone.ID, gone.UserID, ""))
 	})
 	if err != nil {
@@ -183,6 +186,11 @@ func (m *SessionManager) deleteOne(ctx context.Context, where string, arg any, k
 			hashes = append(hashes, s.TokenHash)
 			if err := RecordEvent(ctx, tx, a.event(kind, m.Now(), s.ID, s.UserID, "")); err != nil {
 				return nil, err
+			}
+			if kind != EventSessionSignedOut { // signing out clears the cookie: nobody asks why
+				if err := recordEnded(ctx, tx, []string{s.TokenHash}, s.UserID, ending{kind, a.ActorID}, m.Now()); err != nil {
+					return nil, err
+				}
 			}
 		}
 		n = len(gone)
@@ -213,7 +221,7 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 		if !exists {
 			return nil, ErrNotFound
 		}
-		if n, err = deleteUserSessions(ctx, tx, userID, keepID); err != nil {
+		if n, err = deleteUserSessions(ctx, tx, userID, keepID, ending{kind, a.ActorID}, m.Now()); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(userID)}, RecordEvent(ctx, tx, a.event(kind, m.Now(), 0, userID, fmt.Sprintf("sessions=%d", n)))
@@ -224,17 +232,17 @@ func (m *SessionManager) DeleteUserSessionsExcept(ctx context.Context, userID, k
 	return n, nil
 }
 
-func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64) (int, error) {
+// deleteUserSessions ends every session of userID but keepID, keeping why.
+func deleteUserSessions(ctx context.Context, db bun.IDB, userID, keepID int64, why ending, now time.Time) (int, error) {
+	var hashes []string
 	q := db.NewDelete().Model((*Session)(nil)).Where("user_id = ?", userID)
 	if keepID != 0 {
 		q = q.Where("id <> ?", keepID)
 	}
-	res, err := q.Exec(ctx)
-	if err != nil {
+	if err := q.Returning("token_hash").Scan(ctx, &hashes); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, Wrap(err, "delete user sessions")
 	}
-	n, err := res.RowsAffected()
-	return int(n), Wrap(err, "delete user sessions")
+	return len(hashes), Wrap(recordEnded(ctx, db, hashes, userID, why, now), "delete user sessions")
 }
 
 // CleanupExpiredSessions deletes every session expired now through the

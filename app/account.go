@@ -14,7 +14,8 @@ import (
 
 // accountSessionsView is the data of the "Your sessions" page and fragment.
 type accountSessionsView struct {
-	Sessions  []models.Session
+	Sessions  []models.Session // as the API lists them
+	Rows      []models.Session // as the page shows them: this device first
 	CurrentID int64
 	Others    int
 	Now       time.Time
@@ -45,8 +46,11 @@ func (s *Server) accountSessions(c *fiber.Ctx, cur *models.Session) (accountSess
 	}
 	v := accountSessionsView{Sessions: list, CurrentID: cur.ID, Now: s.sessions.Now()}
 	for _, x := range list {
-		if x.ID != cur.ID {
+		if x.ID == cur.ID {
+			v.Rows = append([]models.Session{x}, v.Rows...)
+		} else {
 			v.Others++
+			v.Rows = append(v.Rows, x)
 		}
 	}
 	return v, nil

@@ -35,6 +35,7 @@ func TestBrowser_SignOutAnotherDevice_ItsNextClickLandsOnLogin(t *testing.T) {
 		chromedp.WaitVisible(`#account-sessions tr.current`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#account-sessions tbody tr').length`, &rows),
 		chromedp.Evaluate(`window.notReloaded = "yes"`, nil),
+		acceptConfirms(),
 		chromedp.Click(`#account-sessions tbody tr:not(.current) button`, chromedp.ByQuery),
 		chromedp.WaitNotPresent(`#account-sessions tbody tr:not(.current)`, chromedp.ByQuery),
 		chromedp.WaitVisible(`#toast .alert`, chromedp.ByQuery),
@@ -67,18 +68,17 @@ func TestBrowser_SignOutAllOthers_AsksFirst_SaysHowMany_KeepsThisDevice(t *testi
 		browserLogin(base, u.Email, "password123"),
 		chromedp.Navigate(base+"/account/sessions"),
 		chromedp.WaitVisible(`#revoke-others`, chromedp.ByQuery),
-		// Record the question and answer yes; Runtime.evaluate is not subject to the page's CSP.
-		chromedp.Evaluate(`window.confirm = (q) => { window.asked = q; return true; }`, nil),
+		acceptConfirms(),
 		chromedp.Click(`#revoke-others`, chromedp.ByQuery),
 		chromedp.WaitNotPresent(`#revoke-others`, chromedp.ByQuery),
-		chromedp.Evaluate(`String(window.asked)`, &asked),
+		chromedp.Evaluate(`String(window.__asked)`, &asked),
 		chromedp.Text(`#toast`, &toast, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll('#account-sessions tbody tr').length`, &rows),
 	)
 	if err != nil {
 		t.Fatalf("sign out all others: %v", err)
 	}
-	if !strings.Contains(asked, "Sign out all 1 other") || !strings.Contains(toast, "Signed out 1 other session.") || rows != 1 {
+	if !strings.Contains(asked, "Sign out the other session?") || !strings.Contains(toast, "Signed out 1 other session.") || rows != 1 {
 		t.Fatalf("confirm %q, toast %q, rows %d", asked, toast, rows)
 	}
 	landsOnLogin(t, second)

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -17,14 +18,14 @@ import (
 // auditQuery is the audit filter as the request gave it (for the form and
 // the links) and as parsed (for the query).
 type auditQuery struct {
-	UserID, Kind, From, To, Limit string
-	filter                        models.EventFilter
+	UserID, User, Kind, From, To, Limit string
+	filter                              models.EventFilter
 }
 
 // values is the filter as a query string, without the cursor.
 func (q auditQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"userId": q.UserID, "kind": q.Kind, "from": q.From, "to": q.To, "limit": q.Limit} {
+	for k, s := range map[string]string{"userId": q.UserID, "user": q.User, "kind": q.Kind, "from": q.From, "to": q.To, "limit": q.Limit} {
 		if s != "" {
 			v.Set(k, s)
 		}
@@ -32,12 +33,19 @@ func (q auditQuery) values() url.Values {
 	return v
 }
 
-// parseAuditQuery reads userId, kind, from, to (a UTC date, inclusive, or
-// an RFC 3339 instant), limit and cursor; bad input is a 400 naming the
-// parameter.
+// parseAuditQuery reads userId, user (an id or an email, for people),
+// kind, from, to (a UTC date, inclusive, or an RFC 3339 instant), limit and
+// cursor; bad input is a 400 naming the parameter.
 func parseAuditQuery(c *fiber.Ctx) (auditQuery, error) {
-	q := auditQuery{UserID: c.Query("userId"), Kind: c.Query("kind"), From: c.Query("from"), To: c.Query("to"), Limit: c.Query("limit")}
+	q := auditQuery{UserID: c.Query("userId"), User: strings.TrimSpace(c.Query("user")), Kind: c.Query("kind"), From: c.Query("from"), To: c.Query("to"), Limit: c.Query("limit")}
 	f := &q.filter
+	if q.User != "" && q.UserID == "" {
+		if id, err := strconv.ParseInt(q.User, 10, 64); err == nil && id > 0 {
+			f.UserID = id
+		} else if !strings.Contains(q.User, "@") || len(q.User) > 254 {
+			return q, badParam("user", "must be an email address or a user id")
+		}
+	}
 	if q.UserID != "" {
 		id, err := strconv.ParseInt(q.UserID, 10, 64)
 		if err != nil || id <= 0 {
@@ -74,6 +82,24 @@ func parseAuditQuery(c *fiber.Ctx) (auditQuery, error) {
 	return q, nil
 }
 
+// readAuditQuery is parseAuditQuery with the form's user field resolved:
+// an email names an existing account.
+func (s *Server) readAuditQuery(c *fiber.Ctx) (auditQuery, error) {
+	q, err := parseAuditQuery(c)
+	if err != nil || q.User == "" || q.UserID != "" || q.filter.UserID != 0 {
+		return q, err
+	}
+	u, err := models.FindUserByEmail(c.UserContext(), s.db.Read, models.NormalizeEmail(q.User))
+	if isNotFound(err) {
+		return q, badParam("user", "no account has the email "+q.User)
+	}
+	if err != nil {
+		return q, err
+	}
+	q.filter.UserID = u.ID
+	return q, nil
+}
+
 // parseAuditTime takes a date (YYYY-MM-DD, a UTC day) or an RFC 3339
 // instant. A date as the end of a range means the end of that day.
 func parseAuditTime(s string, end bool) (time.Time, error) {
@@ -95,7 +121,9 @@ func parseAuditTime(s string, end bool) (time.Time, error) {
 
 type auditView struct {
 	Query      auditQuery
+	Error      string // a filter that could not be read, said in place of the rows
 	Kinds      []string
+	Limits     []string
 	Events     []models.AuditEvent
 	NextURL    string
 	FirstURL   string // set when this is not the first page
@@ -105,9 +133,16 @@ type auditView struct {
 
 // handleAuditList is the audit trail: newest first, filtered, keyset-paged.
 func (s *Server) handleAuditList(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c)
+	q, err := s.readAuditQuery(c)
 	if err != nil {
-		return err
+		var fe *fiber.Error
+		if wantsJSON(c) || !errors.As(err, &fe) {
+			return err
+		}
+		// The list says what is wrong in place of rows that would not
+		// match the form.
+		v := auditView{Query: q, Error: humanMessage(fe.Message), Kinds: models.EventKinds, Limits: auditLimits}
+		return s.view(c, fe.Code, "admin/audit", "admin/audit_table", Page{Title: "Audit trail", Nav: "admin-audit", Data: v})
 	}
 	events, next, err := models.ListEvents(c.UserContext(), s.db, q.filter)
 	if err != nil {
@@ -127,8 +162,12 @@ func (s *Server) handleAuditList(c *fiber.Ctx) error {
 		}
 		return c.JSON(out)
 	}
-	v := auditView{Query: q, Kinds: models.EventKinds, Events: events}
+	v := auditView{Query: q, Kinds: models.EventKinds, Limits: auditLimits, Events: events}
 	base := q.values()
+	if isHTMX(c) && c.Query("cursor") == "" {
+		// The address bar gets the filters that are set, not every field.
+		c.Set("HX-Push-Url", "/admin/audit?"+base.Encode())
+	}
 	v.CSVURL = "/admin/audit.csv?" + base.Encode()
 	if q.filter.After != nil {
 		v.FirstURL = "/admin/audit?" + base.Encode()
@@ -142,6 +181,9 @@ func (s *Server) handleAuditList(c *fiber.Ctx) error {
 	return s.view(c, fiber.StatusOK, "admin/audit", "admin/audit_table", Page{Title: "Audit trail", Nav: "admin-audit", Data: v})
 }
 
+// auditLimits are the page sizes the form offers.
+var auditLimits = []string{"20", "50", "100", "200"}
+
 // csvHeader is the export's first row.
 var csvHeader = []string{"id", "at", "kind", "user_id", "user_email", "actor_id", "actor_email", "session_id", "ip", "user_agent", "detail"}
 
@@ -149,7 +191,7 @@ var csvHeader = []string{"id", "at", "kind", "user_id", "user_email", "actor_id"
 // limit only choose where it starts and how big each read is), streamed in
 // keyset pages so a large export never sits in memory.
 func (s *Server) handleAuditCSV(c *fiber.Ctx) error {
-	q, err := parseAuditQuery(c)
+	q, err := s.readAuditQuery(c)
 	if err != nil {
 		return err
 	}

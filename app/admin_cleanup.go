@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"fmt"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -54,7 +53,7 @@ func (s *Server) handleCleanupRuns(c *fiber.Ctx) error {
 	if c.Query("watch") != "" && !v.Running && wantsFragment(c) {
 		c.Set("HX-Trigger", "sessions-changed")
 	}
-	return s.view(c, fiber.StatusOK, "admin/cleanup", "admin/cleanup_runs", Page{Title: "Cleanup runs", Nav: "admin-sessions", Data: v})
+	return s.view(c, fiber.StatusOK, "admin/cleanup", "admin/cleanup_runs", Page{Title: "Cleanup runs", Nav: "admin-cleanup", Data: v})
 }
 
 // handleCleanupRun starts a cleanup on behalf of the admin. htmx gets the
@@ -68,14 +67,14 @@ func (s *Server) handleCleanupRun(c *fiber.Ctx) error {
 	if wantsJSON(c) {
 		return cleanupJSON(c, res, done, fiber.Map{"deleted": res.Deleted, "eventsPruned": res.EventsPruned, "skipped": res.Skipped, "runId": res.RunID})
 	}
-	msg := cleanupMessage(res, done, fmt.Sprintf("Deleted %d expired session(s).", res.Deleted))
+	msg := cleanupMessage(res, done, "Removed "+plural(res.Deleted, "expired session")+".")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if !wantsFragment(c) {
 		v, err := s.cleanupView(c, msg)
 		if err != nil {
 			return err
 		}
-		return s.view(c, fiber.StatusOK, "admin/cleanup", "", Page{Title: "Cleanup runs", Nav: "admin-sessions", Data: v})
+		return s.view(c, fiber.StatusOK, "admin/cleanup", "", Page{Title: "Cleanup runs", Nav: "admin-cleanup", Data: v})
 	}
 	v, err := s.cleanupView(c, "")
 	if err != nil {

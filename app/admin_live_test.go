@@ -12,12 +12,19 @@ import (
 	"sessiond/models/testdb"
 )
 
-// acceptConfirms answers every confirm() (hx-confirm) in the page with yes
+// acceptConfirms answers every confirmation (hx-confirm, shown in the
+// page's styled #confirm-dialog) with its confirm button, as a user would,
 // and records the questions in window.__asked. Set once after the page
-// loads (htmx never reloads it); native dialogs handled through CDP raced
-// chromedp's own calls and failed runs now and then.
+// loads (htmx never reloads it).
 func acceptConfirms() chromedp.Action {
-	return chromedp.Evaluate(`window.confirm = (q) => { (window.__asked = window.__asked || []).push(q); return true; }`, nil)
+	return chromedp.Evaluate(`(() => {
+		const d = document.getElementById('confirm-dialog');
+		new MutationObserver(() => {
+			if (!d.open) return;
+			(window.__asked = window.__asked || []).push(d.querySelector('[data-confirm-text]').textContent);
+			setTimeout(() => d.querySelector('[data-confirm-ok]').click(), 0);
+		}).observe(d, {attributes: true, attributeFilter: ['open']});
+	})()`, nil)
 }
 
 // waitJS polls a JavaScript condition until it is true.
@@ -127,8 +134,8 @@ func TestBrowser_AdminConsole_FilterDeleteForceLogoutCleanup_WithoutPageLoads(t 
 	if err != nil || marker != 42 || expiredAfter != "0" {
 		t.Fatalf("cleanup: %v, expired %q, marker %d", err, expiredAfter, marker)
 	}
-	if asked != 2 {
-		t.Fatalf("%d confirms asked, want 2 (force logout, cleanup)", asked)
+	if asked != 3 {
+		t.Fatalf("%d confirms asked, want 3 (end session, end all, cleanup)", asked)
 	}
 	if n := countRows(t, db, "sessions", "expires_at <= ?", db.T(time.Now())); n != 0 {
 		t.Fatalf("%d expired sessions left", n)

@@ -28,7 +28,7 @@ func TestAdminMutations_EveryOneLogsAnInfoLineWithTheActor_FailuresDoNot(t *test
 		other := testdb.CreateUser(t, db, "other@example.test", models.RoleUser)
 		actor := fmt.Sprintf("actor_id=%d actor_email=%s", f.admin.ID, f.admin.Email)
 		sessionOf := func() int64 {
-			_, s, err := f.a.srv.Sessions().SignIn(context.Background(), other.ID, models.Client{})
+			_, s, err := signInAs(f.a.srv.Sessions(), context.Background(), other.ID, models.Client{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"time"
@@ -21,6 +22,9 @@ type sessionsView struct {
 	SelfURL   string // this list with its filters, for reloads
 	NextURL   string
 	PrevURL   string
+	From, To  string // the rows' positions in the whole list
+	Everyone  string // these filters without the user
+	UserName  string // the filtered user, as the note names them
 	Total     string // formatted
 	Limits    []int
 }
@@ -59,11 +63,26 @@ func (s *Server) handleAdminSessions(c *fiber.Ctx) error {
 		Filter: q, List: list, Now: now, CurrentID: currentSession(c).ID,
 		SelfURL: q.url(q.CursorRaw), Total: thousands(list.Total), Limits: []int{20, 50, 100},
 	}
+	if q.UserID != 0 {
+		everyone := q
+		everyone.UserID, everyone.Page, everyone.At = 0, 1, 0
+		v.Everyone = everyone.url("")
+		v.UserName = s.userLabel(ctx, q.UserID)
+	}
+	start := q.At
+	if start == 0 || q.Cursor == nil {
+		start = (q.Page-1)*q.Limit + 1
+	}
+	v.From, v.To = thousands(start), thousands(start+len(list.Sessions)-1)
 	if list.Next != nil {
-		v.NextURL = q.url(list.Next.Encode())
+		next := q
+		next.At = start + len(list.Sessions)
+		v.NextURL = next.url(list.Next.Encode())
 	}
 	if list.Prev != nil {
-		v.PrevURL = q.url(list.Prev.Encode())
+		prev := q
+		prev.At = max(1, start-q.Limit)
+		v.PrevURL = prev.url(list.Prev.Encode())
 	}
 	if !wantsFragment(c) {
 		if v.Stats, err = s.sessionStats(ctx, now); err != nil {
@@ -112,14 +131,11 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 		}
 		s.logAdmin(c, "admin revoked session by token", "sessions_ended", n)
 	case in.ID != "":
-		id, perr := positiveID("id", in.ID)
-		if perr != nil {
-			return perr
+		n, self, err = s.endSessions(ctx, in, me.ID, a)
+		if in.IDs != nil {
+			c.Append("HX-Trigger", "sessions-reload")
 		}
-		self = id == me.ID
-		_, err = s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
-		n = 1
-		s.logAdmin(c, "admin revoked session", "session_id", id)
+		s.logAdmin(c, "admin revoked session", "session_id", in.ID, "sessions_ended", n)
 	case in.UserID != "":
 		uid, perr := positiveID("userId", in.UserID)
 		if perr != nil {
@@ -141,7 +157,36 @@ func (s *Server) handleAdminSessionDelete(c *fiber.Ctx) error {
 	return s.afterDelete(c, n, self && n > 0, "")
 }
 
-// handleAdminSessionDeleteOne ends one session; its table row leaves.
+// endSessions ends the sessions named by id: one, or several at once, of
+// which any already gone are skipped. self reports the caller's own.
+func (s *Server) endSessions(ctx context.Context, in mutation, mine int64, a models.Audit) (n int, self bool, err error) {
+	ids := in.IDs
+	if ids == nil {
+		ids = []string{in.ID}
+	}
+	parsed := make([]int64, 0, len(ids))
+	for _, v := range ids {
+		id, err := positiveID("id", v)
+		if err != nil {
+			return 0, false, err
+		}
+		parsed = append(parsed, id)
+	}
+	for _, id := range parsed {
+		_, err := s.sessions.DeleteSessionByID(ctx, id, models.EventSessionRevoked, a)
+		if isNotFound(err) && len(parsed) > 1 {
+			continue
+		}
+		if err != nil {
+			return n, self, err
+		}
+		n++
+		self = self || id == mine
+	}
+	return n, self, nil
+}
+
+// handleAdminSessionDeleteOne ends one session; the list reloads without it.
 func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	id, err := positiveID("id", c.Params("id"))
 	if err != nil {
@@ -151,6 +196,9 @@ func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 		return err
 	}
 	s.logAdmin(c, "admin revoked session", "session_id", id)
+	// The list reloads too, so its range and count follow. (Not after the
+	// settle: by then the button that would carry the event has gone.)
+	c.Append("HX-Trigger", "sessions-reload")
 	return s.afterDelete(c, 1, id == currentSession(c).ID, "")
 }
 
@@ -172,7 +220,7 @@ func (s *Server) handleAdminSessionAction(c *fiber.Ctx) error {
 		return cleanupJSON(c, res, done, fiber.Map{"deleted": res.Deleted})
 	}
 	c.Append("HX-Trigger", "sessions-reload")
-	return s.afterDelete(c, res.Deleted, false, cleanupMessage(res, done, "Cleaned up "+plural(res.Deleted, "expired session")))
+	return s.afterDelete(c, res.Deleted, false, cleanupMessage(res, done, "Removed "+plural(res.Deleted, "expired session")))
 }
 
 // afterDelete answers a mutation: {deleted: n} for API clients; for htmx
@@ -189,8 +237,8 @@ func (s *Server) afterDelete(c *fiber.Ctx, n int, self bool, msg string) error {
 	if self {
 		return redirect(c, "/login")
 	}
-	if !isHTMX(c) {
-		return redirect(c, "/admin/sessions")
+	if !isHTMX(c) || c.Get("HX-Target") == "session-detail" {
+		return redirect(c, "/admin/sessions") // the page showed what has gone
 	}
 	if msg == "" {
 		msg = "Ended " + plural(n, "session")
@@ -253,6 +301,23 @@ func statsJSON(st *models.SessionStats) fiber.Map {
 	return m
 }
 
+// ForUser is this list narrowed to one user, keeping the other filters
+// (the row's name link).
+func (q sessionQuery) ForUser(id int64) string {
+	q.UserID, q.Page, q.At = id, 1, 0
+	return q.url("")
+}
+
+// userLabel names a filtered user for the note above the list; a user
+// that no longer exists is named by id.
+func (s *Server) userLabel(ctx context.Context, id int64) string {
+	u, err := models.FindUser(ctx, s.db.Read, id)
+	if err != nil {
+		return "user #" + itoa(id)
+	}
+	return u.Name + " (" + u.Email + ")"
+}
+
 // url is this list's address at cursor (empty: at its page number).
 func (q sessionQuery) url(cursor string) string {
 	v := url.Values{}
@@ -270,6 +335,9 @@ func (q sessionQuery) url(cursor string) string {
 	}
 	if cursor != "" {
 		v.Set("cursor", cursor)
+		if q.At > 1 {
+			v.Set("at", itoa(int64(q.At)))
+		}
 	} else if q.Page > 1 {
 		v.Set("page", itoa(int64(q.Page)))
 	}

@@ -24,6 +24,7 @@ type sessionQuery struct {
 	Page      int
 	Cursor    *models.SessionCursor
 	CursorRaw string
+	At        int // the first row's position, carried by the pager for "21–40 of N"
 }
 
 // parseSessionQuery reads page, limit, userId, status, q and cursor; a bad
@@ -63,6 +64,13 @@ func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
 	if len(q.Q) > maxQueryLen { // checkInput has refused non-UTF-8 and NUL
 		return q, badParam("q", "must be text of at most 200 characters")
 	}
+	if v := c.Query("at"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return q, badParam("at", "must be a whole number from 1")
+		}
+		q.At = n
+	}
 	if v := c.Query("cursor"); v != "" {
 		cur, err := models.DecodeSessionCursor(v)
 		if err != nil {
@@ -82,6 +90,7 @@ func (q sessionQuery) filter() models.SessionFilter {
 type mutation struct {
 	SessionToken string
 	ID           string
+	IDs          []string // every id given, when more than one (the list's "End selected")
 	UserID       string
 	Action       string
 }
@@ -102,6 +111,16 @@ func readMutation(c *fiber.Ctx) (mutation, error) {
 			return c.Query(name)
 		}
 		m.SessionToken, m.ID, m.UserID, m.Action = get("sessionToken"), get("id"), get("userId"), get("action")
+		var ids []string
+		for _, v := range append(c.Request().PostArgs().PeekMulti("id"), c.Context().QueryArgs().PeekMulti("id")...) {
+			ids = append(ids, string(v))
+		}
+		if len(ids) > models.MaxSessionListLimit {
+			return m, badParam("id", "at most 100 at once")
+		}
+		if len(ids) > 1 {
+			m.IDs = ids
+		}
 	}
 	for name, v := range map[string]string{"sessionToken": m.SessionToken, "id": m.ID, "userId": m.UserID, "action": m.Action} {
 		if len(v) > 256 {

@@ -29,12 +29,13 @@ type adminUser struct {
 	EmailVerified   bool      `json:"emailVerified"`
 	Groups          []string  `json:"groups"`
 	GroupsText      string    `json:"-"` // "dev, ops", for the form
+	LastSeenAt      time.Time `json:"-"` // the page's "Last seen"; zero when no session
 }
 
 func toAdminUser(u models.UserWithCounts) adminUser {
 	a := adminUser{ID: u.ID, Name: u.Name, Email: u.Email, Role: u.Role, CreatedAt: u.CreatedAt,
 		ActiveSessions: u.ActiveSessions, ExpiredSessions: u.ExpiredSessions, TotalSessions: u.ActiveSessions + u.ExpiredSessions,
-		Disabled: u.Disabled(), EmailVerified: u.EmailVerifiedAt != nil, Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", ")}
+		Disabled: u.Disabled(), EmailVerified: u.EmailVerifiedAt != nil, Groups: u.Groups(), GroupsText: strings.ReplaceAll(u.GroupNames, ",", ", "), LastSeenAt: u.LastSeenAt}
 	if a.Groups == nil {
 		a.Groups = []string{}
 	}
@@ -44,6 +45,7 @@ func toAdminUser(u models.UserWithCounts) adminUser {
 // usersQuery is what the list shows: a search and a page of it.
 type usersQuery struct {
 	Q     string
+	Role  string // "" for any
 	Page  int
 	Limit int
 }
@@ -52,6 +54,8 @@ type usersQuery struct {
 // and what was wrong with it. OOB re-renders a fresh form beside the table.
 type userForm struct {
 	Email, Name, Role, Error string
+	Password                 string // kept after a refusal, so it need not be typed again
+	Field                    string // the field the error is about
 	OOB                      bool
 }
 
@@ -73,9 +77,12 @@ const maxUsersQ = 200
 
 // parseUsersQuery reads q, page and limit; a bad value is a 400 naming it.
 func parseUsersQuery(get func(string) string) (usersQuery, error) {
-	uq := usersQuery{Q: get("q"), Page: 1, Limit: 20}
+	uq := usersQuery{Q: get("q"), Role: get("role"), Page: 1, Limit: 20}
 	if len(uq.Q) > maxUsersQ { // checkInput has refused non-UTF-8 and NUL
 		return uq, badParam("q", fmt.Sprintf("must be text of at most %d characters", maxUsersQ))
+	}
+	if uq.Role != "" && uq.Role != models.RoleAdmin && uq.Role != models.RoleUser {
+		return uq, badParam("role", "must be admin or user")
 	}
 	var err error
 	if uq.Page, err = positiveParam(get, "page", 1, 1_000_000); err != nil {
@@ -124,7 +131,7 @@ func userIDParam(c *fiber.Ctx) (int64, error) {
 // loadUsers fills a view with one page of the list.
 func (s *Server) loadUsers(c *fiber.Ctx, uq usersQuery) (usersView, error) {
 	now := s.sessions.Now()
-	rows, total, err := models.ListUsers(c.UserContext(), s.db, uq.Q, uq.Limit, (uq.Page-1)*uq.Limit, now)
+	rows, total, err := models.ListUsersWhere(c.UserContext(), s.db, models.UserListFilter{Q: uq.Q, Role: uq.Role, Limit: uq.Limit, Offset: (uq.Page - 1) * uq.Limit}, now)
 	if err != nil {
 		return usersView{}, err
 	}
@@ -181,7 +188,7 @@ func (s *Server) handleAdminUsersCreate(c *fiber.Ctx) error {
 		if status >= 500 || wantsJSON(c) {
 			return err
 		}
-		form := userForm{Email: in.Email, Name: in.Name, Role: in.Role, Error: msg}
+		form := userForm{Email: in.Email, Name: in.Name, Role: in.Role, Password: in.Password, Error: humanMessage(msg), Field: fieldOf(msg)}
 		return s.usersFormError(c, status, form)
 	}
 	a := s.audit(c)
@@ -269,7 +276,7 @@ func (s *Server) handleAdminUsersLogout(c *fiber.Ctx) error {
 	case id == a.ActorID:
 		return redirect(c, "/login")
 	}
-	return s.usersChanged(c, fiber.StatusOK, fmt.Sprintf("Signed %s out: %s ended.", u.Email, sessionsPhrase(n)), false)
+	return s.usersChanged(c, fiber.StatusOK, fmt.Sprintf("Ended every session of %s: %s.", u.Email, sessionsPhrase(n)), false)
 }
 
 // handleAdminUsersDelete removes a user; their sessions go with them. An
@@ -341,6 +348,14 @@ func (s *Server) currentUsersQuery(c *fiber.Ctx) usersQuery {
 		return def
 	}
 	return uq
+}
+
+// fieldOf is the form field a "field: message" error is about.
+func fieldOf(msg string) string {
+	if key, _, ok := strings.Cut(msg, ": "); ok && isFieldKey(key) {
+		return key
+	}
+	return ""
 }
 
 func sessionsPhrase(n int) string {

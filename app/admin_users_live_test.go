@@ -42,8 +42,19 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 		chromedp.Navigate(base+"/admin/users"),
 		chromedp.WaitVisible(`#users-table`, chromedp.ByQuery),
 		chromedp.Evaluate(`window.__kept = "yes"`, nil),
+		// Anything the page's CSP blocks (an inline style, say) is recorded.
+		chromedp.Evaluate(`window.__csp = []; document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI))`, nil),
 		acceptConfirms(),
 	)
+	var focused string
+	step("New user opens the form with the cursor in its first field",
+		chromedp.Click(`#new-user-button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#new-user-name`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.activeElement.id`, &focused),
+	)
+	if focused != "new-user-name" {
+		t.Fatalf("focus on %q after New user, want the name field", focused)
+	}
 	step("create a user through the form",
 		chromedp.SendKeys(`#new-user-name`, "Grace <Hopper>", chromedp.ByQuery),
 		chromedp.SendKeys(`#new-user-email`, "grace@example.com", chromedp.ByQuery),
@@ -60,12 +71,13 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 	)
 	step("force logout, accepting the confirm",
 		chromedp.Click(fmt.Sprintf(`form[action="/admin/users/%d/logout"] button`, victim.ID), chromedp.ByQuery),
-		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Signed victim@example.com out')`, nil, chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Poll(`(document.querySelector('#toast').textContent || '').includes('Ended every session of victim@example.com')`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 		// The swapped-in table must have settled before the next click, or
 		// the click can land on a button htmx is replacing.
 		chromedp.Poll(htmxIdle, nil, chromedp.WithPollingTimeout(20*time.Second)),
 	)
-	step("delete, accepting the confirm: the row leaves",
+	step("delete from the row's menu, accepting the confirm: the row leaves",
+		chromedp.Click(fmt.Sprintf(`#user-%d details.menu summary`, victim.ID), chromedp.ByQuery),
 		chromedp.Click(fmt.Sprintf(`button[hx-delete="/admin/users/%d"]`, victim.ID), chromedp.ByQuery),
 		chromedp.Poll(fmt.Sprintf(`!document.querySelector('#user-%d')`, victim.ID), nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Evaluate(`document.querySelector('#users-table').textContent`, &rows),
@@ -84,6 +96,10 @@ func TestBrowser_AdminUsers_SearchCreateForceLogoutDelete_WithoutPageLoads(t *te
 	}
 	if marker != "yes" {
 		t.Fatal("a page load happened: the window marker is gone")
+	}
+	var blocked []string
+	if err := chromedp.Run(ctx, chromedp.Evaluate(`window.__csp || ["marker lost"]`, &blocked)); err != nil || len(blocked) > 0 {
+		t.Fatalf("the security policy blocked %v (%v)", blocked, err)
 	}
 	if !strings.Contains(toast, "Created grace@example.com") || !strings.Contains(search, "q=victim") || !strings.Contains(rows, "No users match") {
 		t.Fatalf("toast=%q search=%q table=%q", toast, search, rows)

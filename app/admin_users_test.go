@@ -243,9 +243,11 @@ func TestAdminUsers_Create_OK_422BadInput_409Duplicate(t *testing.T) {
 			if resp.StatusCode != tc.status || resp.Header.Get("HX-Retarget") != "#user-form" {
 				t.Errorf("%s (htmx): %d retarget %q", tc.name, resp.StatusCode, resp.Header.Get("HX-Retarget"))
 			}
-			if !strings.Contains(body, `id="user-form"`) || !strings.Contains(body, `role="alert"`) || strings.Contains(body, "long-enough-pw") ||
-				strings.Contains(body, "<i>typed</i>") {
-				t.Errorf("%s (htmx): form wrong (error shown, password kept out, input escaped): %s", tc.name, body)
+			// The password typed stays (nobody should type it twice) and the
+			// field at fault is marked.
+			if !strings.Contains(body, `id="user-form"`) || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, `value="`+f.Get("password")+`"`) ||
+				strings.Contains(body, "<i>typed</i>") || (tc.field != "password" && !strings.Contains(body, `name="`+tc.field+`"`)) || !strings.Contains(body, `aria-invalid="true"`) {
+				t.Errorf("%s (htmx): form wrong (error shown, password kept, field marked, input escaped): %s", tc.name, body)
 			}
 		}
 		if n := countRows(t, db, "users", ""); n != users {
@@ -416,7 +418,7 @@ func TestAdminUsers_ForceLogout_SaysHowMany_EndsOnlyThatUser(t *testing.T) {
 		clients[0].login(u.Email, "password123")
 		resp = c.usersHTMX("POST", fmt.Sprintf("/admin/users/%d/logout", u.ID), url.Values{})
 		body := mustStatus(t, resp, 200)
-		if !strings.Contains(body, "Signed kicked@example.com out: 1 session ended.") || resp.Header.Get("HX-Trigger") != "sessions-changed" {
+		if !strings.Contains(body, "Ended every session of kicked@example.com: 1 session.") || resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatalf("htmx force logout: %s", body)
 		}
 		if resp := c.api("POST", "/admin/users/999999/logout", url.Values{}); resp.StatusCode != 404 {
@@ -600,7 +602,7 @@ func TestAdminUsers_BrowserForm_NoJS_CreatesAndShowsErrorsInThePage(t *testing.T
 		c.page("/admin/users")
 		resp := c.form("/admin/users", url.Values{"email": {"bad"}, "name": {"N"}, "password": {"password123"}})
 		body := mustStatus(t, resp, 422)
-		if !strings.Contains(body, "<html") || !strings.Contains(body, "email: is not a valid email address") || !strings.Contains(body, `value="bad"`) {
+		if !strings.Contains(body, "<html") || !strings.Contains(body, "Email is not a valid email address.") || !strings.Contains(body, `value="bad"`) {
 			t.Fatalf("no-JS error page: %.500s", body)
 		}
 		resp = c.form("/admin/users", url.Values{"email": {"nojs@example.com"}, "name": {"N"}, "password": {"password123"}})

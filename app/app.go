@@ -169,7 +169,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 	if s.openAPI, err = openAPIDocument(); err != nil {
 		return nil, err
 	}
-	s.reloaders = append(s.reloaders, reloadLogLevel(opts.LogLevel), s.reloadAccessRules())
+	// What can fail goes first: a reload that fails changes nothing after it.
+	s.reloaders = append(s.reloaders, s.reloadAccessRules(), reloadLogLevel(opts.LogLevel))
 	s.routes()
 	s.refuseUnknownMethods()
 	return s, nil

@@ -171,7 +171,7 @@ func TestAuditEvents_EachAction_WritesExactlyOneEvent_WithKindUserActorIPAndUser
 		})
 
 		for i := 0; i < 2; i++ {
-			if _, _, err := a.srv.sessions.SignIn(ctx, u.ID, models.Client{}); err != nil {
+			if _, _, err := signInAs(a.srv.sessions, ctx, u.ID, models.Client{}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -180,14 +180,14 @@ func TestAuditEvents_EachAction_WritesExactlyOneEvent_WithKindUserActorIPAndUser
 				t.Fatalf("force logout: %d, %v", n, err)
 			}
 		})
-		a.srv.sessions.SignIn(ctx, u.ID, models.Client{})
+		signInAs(a.srv.sessions, ctx, u.ID, models.Client{})
 		oneEvent(t, db, "role change", wantEvent{kind: models.EventUserRoleChanged, user: u.ID, actor: admin.ID, ip: adminAudit.IP, ua: adminAudit.UserAgent, detail: "role=admin sessions=1"}, func() {
 			if _, err := models.SetUserRole(ctx, db, u.ID, models.RoleAdmin, adminAudit, a.clock.Now()); err != nil {
 				t.Fatal(err)
 			}
 		})
-		_, keep, _ := a.srv.sessions.SignIn(ctx, u.ID, models.Client{})
-		a.srv.sessions.SignIn(ctx, u.ID, models.Client{})
+		_, keep, _ := signInAs(a.srv.sessions, ctx, u.ID, models.Client{})
+		signInAs(a.srv.sessions, ctx, u.ID, models.Client{})
 		self := models.Audit{ActorID: u.ID, IP: "203.0.113.7", UserAgent: "Password/1"}
 		oneEvent(t, db, "password change", wantEvent{kind: models.EventPasswordChanged, user: u.ID, actor: u.ID, session: keep.ID, ip: self.IP, ua: self.UserAgent, detail: "sessions=1", detailNone: "new-password"}, func() {
 			if _, err := models.SetUserPassword(ctx, db, u.ID, "new-password-1", keep.ID, self, a.clock.Now()); err != nil {
@@ -387,7 +387,7 @@ func TestAuditList_FiltersPagingAndCSV_ReturnExactlyTheMatchingRows(t *testing.T
 		// htmx gets the table fragment with paging links that push the URL; a browser the page.
 		resp := c.request("GET", "/admin/audit?limit=5&to="+to, nil, http.Header{"HX-Request": {"true"}})
 		body := readBody(t, resp)
-		if !strings.HasPrefix(strings.TrimSpace(body), `<div id="audit-table">`) || strings.Contains(body, "<html") ||
+		if !strings.HasPrefix(strings.TrimSpace(body), `<div id="audit-table"`) || strings.Contains(body, "<html") ||
 			!strings.Contains(body, `hx-push-url="true"`) || !strings.Contains(body, "cursor=") || resp.Header.Get("Vary") == "" {
 			t.Fatalf("htmx fragment: %.300s", body)
 		}

@@ -14,6 +14,7 @@ import (
 var errBadCredentials = fiber.NewError(fiber.StatusUnauthorized, "invalid email or password")
 
 type loginView struct {
+	Notice    string // why the user is here again (their session ended)
 	Email     string
 	Next      string
 	Error     string
@@ -26,7 +27,31 @@ func (s *Server) handleLoginForm(c *fiber.Ctx) error {
 		return redirect(c, s.safeNext(next))
 	}
 	s.allowNextOrigin(c, next)
-	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Next: next, Providers: s.providerViews()}})
+	return s.view(c, fiber.StatusOK, "auth/login", "", Page{Title: "Sign in", Data: loginView{Notice: s.endedNotice(c), Next: next, Providers: s.providerViews()}})
+}
+
+// endedNotice says why a browser whose cookie no longer signs it in is
+// back at the sign-in page: its session expired, or it was ended (signed
+// out elsewhere, by an admin, or by a password or role change).
+func (s *Server) endedNotice(c *fiber.Ctx) string {
+	token := c.Cookies(s.cfg.CookieName())
+	if token == "" || !models.WellFormedToken(token) {
+		return ""
+	}
+	sess, err := s.sessions.GetSessionWithUser(c.UserContext(), token)
+	switch {
+	case err == nil && sess.Expired(s.sessions.Now()):
+		return "Your session expired — sign in again to continue."
+	case err == nil:
+		return ""
+	case !isNotFound(err):
+		return "Your session ended — sign in again."
+	}
+	ended, err := models.FindEnded(c.UserContext(), s.db, token)
+	if err != nil {
+		return "Your session ended — sign in again."
+	}
+	return strings.TrimSpace("Your session ended — sign in again. " + endedReason(ended))
 }
 
 // allowNextOrigin widens a sign-in page's form-action to exactly the

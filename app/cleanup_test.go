@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,7 +70,7 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 		if resp.StatusCode != 200 || resp.Header.Get("HX-Trigger") != "sessions-changed" {
 			t.Fatalf("run now: %d trigger=%q %s", resp.StatusCode, resp.Header.Get("HX-Trigger"), body)
 		}
-		for _, want := range []string{`<section id="cleanup-runs"`, "<td>admin</td>", "<td>3</td>", `id="toast" hx-swap-oob`, "Deleted 3 expired session(s)."} {
+		for _, want := range []string{`<section id="cleanup-runs"`, "<td>admin</td>", "<td>3</td>", `id="toast" hx-swap-oob`, "Removed 3 expired sessions."} {
 			if !strings.Contains(body, want) {
 				t.Errorf("run-now response lacks %q:\n%s", want, body)
 			}
@@ -107,7 +109,7 @@ func TestAdminCleanup_RunNow_DeletesExpired_ReturnsFragmentToastAndTrigger(t *te
 			t.Fatalf("page: %d", resp.StatusCode)
 		}
 		resp = c.form("/admin/cleanup/run", nil)
-		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "Deleted 0 expired session(s).") || !strings.Contains(b, "<html") {
+		if b := readBody(t, resp); resp.StatusCode != 200 || !strings.Contains(b, "Removed 0 expired sessions.") || !strings.Contains(b, "<html") {
 			t.Fatalf("form post: %d %s", resp.StatusCode, b)
 		}
 
@@ -305,4 +307,51 @@ func TestAdminCleanup_LongRun_GoesOnInBackground_ProgressPolled_TileFormatted(t 
 			t.Fatalf("%d runs, want the one", n)
 		}
 	})
+}
+
+// A script's cleanup that outlasts cleanupWaitJSON gets 202 and the run
+// to follow; GET /admin/cleanup says when it ends and what it deleted.
+func TestAdminCleanup_JSONOutlastingTheWait_202ThenFollowedToTheEnd(t *testing.T) {
+	db := testdb.SQLite(t) // the waiting is the same on both databases
+	f := newFixture(t, db, map[string]string{"CLEANUP_BATCH_SIZE": "10"})
+	testdb.SeedSessions(t, db, f.user.ID, 30, f.a.clock.Now().Add(-time.Minute))
+	hold := make(chan struct{})
+	var once sync.Once
+	f.a.srv.cleanup.OnChunk = func(jobs.CleanupChunk) { once.Do(func() { <-hold }) }
+	c := f.clients["admin"]
+	resp := c.api("POST", "/admin/sessions", url.Values{"action": {"cleanup"}})
+	var started struct {
+		RunID   int64 `json:"runId"`
+		Running bool  `json:"running"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&started); err != nil || resp.StatusCode != http.StatusAccepted || !started.Running || started.RunID == 0 {
+		t.Fatalf("start: %d %+v %v", resp.StatusCode, started, err)
+	}
+	resp.Body.Close()
+	close(hold)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var v struct {
+			Running bool `json:"running"`
+			Runs    []struct {
+				ID       int64  `json:"id"`
+				Deleted  int    `json:"deleted"`
+				Expected int    `json:"expected"`
+				ActorID  *int64 `json:"actorId"`
+			} `json:"runs"`
+		}
+		resp := c.api("GET", "/admin/cleanup", nil)
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if !v.Running {
+			if r := v.Runs[0]; r.ID != started.RunID || r.Deleted != 30 || r.Expected != 30 || r.ActorID == nil || *r.ActorID != f.admin.ID {
+				t.Fatalf("the run as it ended: %+v", r)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run never ended")
+		}
+	}
 }

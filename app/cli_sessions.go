@@ -85,11 +85,11 @@ func runSessions(ctx context.Context, env Env, cfg Config, db *models.DB, args [
 }
 
 func printStats(ctx context.Context, w io.Writer, db *models.DB, label string, now time.Time) error {
-	st, err := models.GetCleanupStats(ctx, db, now)
+	st, err := models.CountSessionStates(ctx, db, now)
 	if err != nil {
 		return fmt.Errorf("sessions cleanup: read statistics: %w", err)
 	}
 	fmt.Fprintf(w, "%-7s total %d, active %d, expired %d, expiring within 24h %d\n",
-		label+":", st.Total, st.Active, st.Expired, st.ExpiringSoon)
+		label+":", st.Active+st.Expired, st.Active, st.Expired, st.ExpiringWithin24h)
 	return nil
 }

@@ -84,3 +84,18 @@ func TestCLI_DatabaseURLFromFile(t *testing.T) {
 		})
 	}
 }
+
+func TestDoctor_RequireEmailVerificationWithoutSMTP_Warns(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": testdb.SQLiteURL(t), "REQUIRE_EMAIL_VERIFICATION": "true"}
+	if out, err := runCLI(t, env, "", "migrate"); err != nil {
+		t.Fatalf("migrate: %v %s", err, out)
+	}
+	out, err := runCLI(t, env, "", "doctor")
+	if err != nil || !strings.Contains(out, "warn  REQUIRE_EMAIL_VERIFICATION without SMTP_URL") {
+		t.Fatalf("doctor: %v\n%s", err, out)
+	}
+	env["REQUIRE_EMAIL_VERIFICATION"] = "maybe"
+	if out, err := runCLI(t, env, "", "doctor"); err == nil || !strings.Contains(out, `REQUIRE_EMAIL_VERIFICATION="maybe"`) {
+		t.Fatalf("doctor with a bad value: %v\n%s", err, out)
+	}
+}

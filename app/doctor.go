@@ -91,6 +91,9 @@ func riskyCombinations(cfg Config) []string {
 	if cfg.CookieDomain != "" && !cfg.Secure() {
 		w = append(w, "COOKIE_DOMAIN is set without an https BASE_URL: the shared cookie is not Secure")
 	}
+	if cfg.RequireEmailVerification && cfg.SMTP == nil {
+		w = append(w, "REQUIRE_EMAIL_VERIFICATION without SMTP_URL: confirmation links are only logged; an admin copies each from Admin → Mail before its user can sign in")
+	}
 	if cfg.CleanupSchedule == "off" {
 		w = append(w, "CLEANUP_SCHEDULE=off: expired sessions pile up unless a system cron runs sessiond sessions cleanup")
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -61,14 +62,19 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status == fiber.StatusMethodNotAllowed && c.GetRespHeader(fiber.HeaderAllow) == "" {
 		c.Set(fiber.HeaderAllow, allow)
 	}
-	switch {
-	case wantsJSONError(c):
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
+	}
+	msg = humanMessage(msg)
+	if status == fiber.StatusInternalServerError {
+		msg = "Something went wrong on our side (request " + requestID(c) + ")."
+	}
+	switch {
 	case status == fiber.StatusUnauthorized && isHTMX(c):
-		c.Set("HX-Redirect", "/login")
+		c.Set("HX-Redirect", s.signInAgainURL(c))
 		return c.SendStatus(status)
 	case status == fiber.StatusUnauthorized:
-		return c.Redirect("/login?next="+url.QueryEscape(c.OriginalURL()), fiber.StatusSeeOther)
+		return c.Redirect(s.signInAgainURL(c), fiber.StatusSeeOther)
 	case isHTMX(c):
 		c.Set("HX-Retarget", "#toast")
 		c.Set("HX-Reswap", "innerHTML")
@@ -80,7 +86,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 // renderSafe renders an error view, falling back to plain text if even
 // that fails, so the error path itself never errors.
 func (s *Server) renderSafe(c *fiber.Ctx, status int, name, msg string) error {
-	p := Page{Title: fiberStatusText(status), Data: errorView{Status: status, Message: msg}}
+	p := Page{Title: errorTitle(status), Data: errorView{Status: status, Message: msg}}
 	var err error
 	if name == "errors/toast" {
 		err = s.renderTemplate(c, status, name, p)
@@ -100,11 +106,56 @@ type errorView struct {
 	Message string
 }
 
-func fiberStatusText(code int) string {
-	if t := fiber.NewError(code).Message; t != "" {
-		return t
+// errorTitle heads an error page in words people use.
+func errorTitle(code int) string {
+	switch code {
+	case fiber.StatusNotFound:
+		return "Page not found"
+	case fiber.StatusForbidden:
+		return "Not allowed"
+	case fiber.StatusMethodNotAllowed:
+		return "Not possible here"
+	case fiber.StatusTooManyRequests:
+		return "Too many attempts"
+	case fiber.StatusServiceUnavailable:
+		return "Busy for a moment"
 	}
-	return "Error"
+	if code >= 500 {
+		return "Something went wrong"
+	}
+	return "That did not work"
+}
+
+// signInAgainURL is the sign-in page that brings the user back afterwards: to
+// the page an htmx request came from, the page a form was posted from, or
+// the page asked for.
+func (s *Server) signInAgainURL(c *fiber.Ctx) string {
+	back := c.OriginalURL()
+	switch {
+	case isHTMX(c):
+		back = samePath(c.Get("HX-Current-URL"))
+	case c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead:
+		back = samePath(c.Get(fiber.HeaderReferer))
+	}
+	if back == "" || back == "/" || strings.HasPrefix(back, "/login") {
+		return "/login"
+	}
+	return "/login?next=" + url.QueryEscape(back)
+}
+
+// samePath keeps the path and query of an address on this site (the
+// browser sends its own page's full URL); anything else is dropped.
+func samePath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return ""
+	}
+	return u.RequestURI()
+}
+
+// handleNotFound answers every address no route serves, in the layout.
+func handleNotFound(c *fiber.Ctx) error {
+	return fiber.NewError(fiber.StatusNotFound, "not found")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -48,17 +48,23 @@ func assetURL(name string) string {
 
 func templateFuncs() template.FuncMap {
 	return template.FuncMap{
-		"asset":     assetURL,
-		"datetime":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-		"isotime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"reltime":   func(t, now time.Time) string { return relativeTime(t, now) },
-		"device":    describeDevice,
-		"methods":   describeAMR,
-		"signedIn":  describeSignIn,
-		"location":  describeLocation,
-		"flags":     describeSignInFlags,
-		"plural":    func(n int64, noun string) string { return plural(int(n), noun) },
-		"thousands": func(n int64) string { return thousands(int(n)) },
+		"asset":      assetURL,
+		"datetime":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"isotime":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"reltime":    func(t, now time.Time) string { return relativeTime(t, now) },
+		"device":     describeDevice,
+		"devicekind": deviceKind,
+		"methods":    describeAMR,
+		"signedIn":   describeSignIn,
+		"location":   describeLocation,
+		"flags":      describeSignInFlags,
+		"human":      humanMessage,
+		"kind":       eventLabel,
+		"count":      plural,
+		"num":        thousands,
+		"num64":      func(n int64) string { return thousands(int(n)) },
+		"plural":     func(n int64, noun string) string { return plural(int(n), noun) },
+		"thousands":  func(n int64) string { return thousands(int(n)) },
 	}
 }
 
@@ -92,6 +98,18 @@ func relativeTime(t, now time.Time) string {
 
 // describeDevice reads browser and OS from a user agent: "Firefox 128 on
 // Linux". Unknown agents are shown as they are, shortened.
+// deviceKind is "phone", "tablet" or "computer", for a device's icon.
+func deviceKind(ua string) string {
+	p := useragent.Parse(ua)
+	switch {
+	case p.Mobile:
+		return "phone"
+	case p.Tablet:
+		return "tablet"
+	}
+	return "computer"
+}
+
 func describeDevice(ua string) string {
 	if ua == "" {
 		return "Unknown device"

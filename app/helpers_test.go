@@ -251,3 +251,9 @@ func countRows(t testing.TB, db *models.DB, table, where string, args ...any) in
 	}
 	return int(n)
 }
+
+// signInAs makes a session for userID as a password sign-in would,
+// without the form.
+func signInAs(m *models.SessionManager, ctx context.Context, userID int64, c models.Client) (string, *models.Session, error) {
+	return m.SignInWith(ctx, userID, c, models.Proof{AMR: models.MethodPassword, Strong: true})
+}

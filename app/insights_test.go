@@ -70,7 +70,7 @@ func TestInsights_SignInsAndActiveSessionsPerDay_SVGWithTableFallback_TopUsers(t
 		// The fragment htmx swaps into the sessions page.
 		resp = c.request("GET", "/admin/insights", nil, http.Header{"HX-Request": {"true"}})
 		frag := readBody(t, resp)
-		for _, s := range []string{`<svg`, `role="img"`, `aria-label=`, `<title id="insights-chart-title">`, `<table class="table">`, `<rect`, `<polyline`, "2026-06-27", admin.Email} {
+		for _, s := range []string{`<svg`, `role="img"`, `aria-labelledby="signins-chart-title"`, `<title id="active-chart-title">`, `<table class="table">`, `<rect`, `<polyline`, "2026-06-27", admin.Email} {
 			if !strings.Contains(frag, s) {
 				t.Fatalf("fragment lacks %q: %.500s", s, frag)
 			}
@@ -85,25 +85,37 @@ func TestInsights_SignInsAndActiveSessionsPerDay_SVGWithTableFallback_TopUsers(t
 	})
 }
 
-func TestBuildChart_ScalesToTheLargestValue_AndNeverDrawsOutsideThePlot(t *testing.T) {
+func TestBuildChart_EachMeasureOnItsOwnAxis_NeverOutsideThePlot(t *testing.T) {
 	days := make([]models.DayFigure, 30)
 	for i := range days {
-		days[i] = models.DayFigure{Day: time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC), SignIns: int64(i * 3), Active: int64(100 - i)}
+		// Sign-ins in the tens beside 160k active sessions: both must show.
+		days[i] = models.DayFigure{Day: time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC), SignIns: int64(i * 3), Active: int64(160_000 - i)}
 	}
 	v := buildChart(&models.Insights{Days: days})
-	if len(v.Bars) != 30 || v.Ticks[len(v.Ticks)-1].Label != "100" {
-		t.Fatalf("bars %d, top tick %q", len(v.Bars), v.Ticks[len(v.Ticks)-1].Label)
+	top := func(p chartPanel) string { return p.Ticks[len(p.Ticks)-1].Label }
+	if len(v.SignIns.Bars) != 30 || top(v.SignIns) != "100" || top(v.Active) != "200k" {
+		t.Fatalf("bars %d, top ticks %q and %q", len(v.SignIns.Bars), top(v.SignIns), top(v.Active))
 	}
-	for _, b := range v.Bars {
+	tallest := 0.0
+	for _, b := range v.SignIns.Bars {
 		if b.Y < chartTop-0.1 || b.Y+b.H > chartBaseY+0.1 || b.X < chartLeft || b.X+b.W > chartW-chartRight+0.1 {
 			t.Fatalf("bar outside the plot: %+v", b)
 		}
+		tallest = max(tallest, b.H)
 	}
-	if n := strings.Count(v.Line, ","); n != 30 {
+	if tallest < chartPlotH/2 {
+		t.Fatalf("the tallest sign-in bar is %.1f of %d units high: lost beside the sessions", tallest, chartPlotH)
+	}
+	if n := strings.Count(v.Active.Line, ","); n != 30 {
 		t.Fatalf("line has %d points", n)
 	}
 	empty := buildChart(&models.Insights{Days: make([]models.DayFigure, 30)})
-	if empty.Ticks[len(empty.Ticks)-1].Label != "4" {
-		t.Fatalf("empty chart top tick %q", empty.Ticks[len(empty.Ticks)-1].Label)
+	if top(empty.SignIns) != "4" {
+		t.Fatalf("empty chart top tick %q", top(empty.SignIns))
+	}
+	for n, want := range map[int64]string{950: "950", 9500: "9,500", 95_000: "95k", 1_250_000: "1.25M"} {
+		if got := compactNumber(n); got != want {
+			t.Errorf("compactNumber(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

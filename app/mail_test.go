@@ -85,31 +85,32 @@ func TestMail_ForgotPassword_OverRealSMTP_LinkSetsPasswordAndEndsEverySession(t 
 }
 
 func TestMail_ForgotPassword_UnknownAddress_SameAnswerAndNoMail(t *testing.T) {
-	box := newMailbox(t)
-	db := testdb.SQLite(t)
-	a, _ := liveServer(t, db, mailEnv(box), box.clientTLS)
-	testdb.CreateUser(t, db, "known@example.test", "user")
-	answers := map[string]string{}
-	for _, email := range []string{"known@example.test", "nobody@example.test"} {
-		c := a.client()
-		c.page("/password/forgot")
-		resp := c.form("/password/forgot", url.Values{"email": {email}})
-		body := readBody(t, resp)
-		answers[email] = strings.ReplaceAll(body, c.csrf, "")
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %d", email, resp.StatusCode)
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		box := newMailbox(t)
+		a, _ := liveServer(t, db, mailEnv(box), box.clientTLS)
+		testdb.CreateUser(t, db, "known@example.test", "user")
+		answers := map[string]string{}
+		for _, email := range []string{"known@example.test", "nobody@example.test"} {
+			c := a.client()
+			c.page("/password/forgot")
+			resp := c.form("/password/forgot", url.Values{"email": {email}})
+			body := readBody(t, resp)
+			answers[email] = strings.ReplaceAll(body, c.csrf, "")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d", email, resp.StatusCode)
+			}
 		}
-	}
-	if answers["known@example.test"] != answers["nobody@example.test"] {
-		t.Fatal("the answer differs between a known and an unknown address")
-	}
-	box.wait(1)
-	waitUntil(t, "the unknown address's job", func() bool {
-		return countRows(t, db, "deliveries", "status = ?", models.DeliverySkipped) == 1
+		if answers["known@example.test"] != answers["nobody@example.test"] {
+			t.Fatal("the answer differs between a known and an unknown address")
+		}
+		box.wait(1)
+		waitUntil(t, "the unknown address's job", func() bool {
+			return countRows(t, db, "deliveries", "status = ?", models.DeliverySkipped) == 1
+		})
+		if n := len(box.all()); n != 1 {
+			t.Fatalf("%d messages, want 1 (to the known address)", n)
+		}
 	})
-	if n := len(box.all()); n != 1 {
-		t.Fatalf("%d messages, want 1 (to the known address)", n)
-	}
 }
 
 func TestPasswordReset_BadInput_ClearErrorAndNothingChanged(t *testing.T) {
@@ -162,57 +163,59 @@ func TestPasswordReset_BadInput_ClearErrorAndNothingChanged(t *testing.T) {
 }
 
 func TestPasswordReset_NewerLinkOrPasswordChange_VoidsTheOlderLink(t *testing.T) {
-	db := testdb.SQLite(t)
-	a := newTestApp(t, db, nil)
-	user := testdb.CreateUser(t, db, "cy@example.test", "user")
-	ctx := context.Background()
-	mint := func() string {
-		raw, err := models.MintUserToken(ctx, db, &models.UserToken{UserID: user.ID, Purpose: models.TokenReset}, models.ResetTokenTTL, a.clock.Now())
-		if err != nil {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, nil)
+		user := testdb.CreateUser(t, db, "cy@example.test", "user")
+		ctx := context.Background()
+		mint := func() string {
+			raw, err := models.MintUserToken(ctx, db, &models.UserToken{UserID: user.ID, Purpose: models.TokenReset}, models.ResetTokenTTL, a.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw
+		}
+		first := mint()
+		second := mint()
+		if _, err := models.FindUserToken(ctx, db, first, models.TokenReset, a.clock.Now()); err != models.ErrBadLink {
+			t.Fatalf("the older link still works after a newer one: %v", err)
+		}
+		if _, err := models.SetUserPassword(ctx, db, user.ID, "changed-by-user", 0, models.Audit{}, a.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
-		return raw
-	}
-	first := mint()
-	second := mint()
-	if _, err := models.FindUserToken(ctx, db, first, models.TokenReset, a.clock.Now()); err != models.ErrBadLink {
-		t.Fatalf("the older link still works after a newer one: %v", err)
-	}
-	if _, err := models.SetUserPassword(ctx, db, user.ID, "changed-by-user", 0, models.Audit{}, a.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := models.FindUserToken(ctx, db, second, models.TokenReset, a.clock.Now()); err != models.ErrBadLink {
-		t.Fatalf("a link survived a password change: %v", err)
-	}
+		if _, err := models.FindUserToken(ctx, db, second, models.TokenReset, a.clock.Now()); err != models.ErrBadLink {
+			t.Fatalf("a link survived a password change: %v", err)
+		}
+	})
 }
 
 func TestPasswordReset_RequestsThrottledPerAddressAndPerIP(t *testing.T) {
-	db := testdb.SQLite(t)
-	a := newTestApp(t, db, nil)
-	c := a.client()
-	c.page("/password/forgot")
-	status := func(email string) int {
-		resp := c.form("/password/forgot", url.Values{"email": {email}})
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	for i := 0; i < 5; i++ {
-		if s := status("dee@example.test"); s != http.StatusOK {
-			t.Fatalf("request %d: %d", i+1, s)
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, nil)
+		c := a.client()
+		c.page("/password/forgot")
+		status := func(email string) int {
+			resp := c.form("/password/forgot", url.Values{"email": {email}})
+			resp.Body.Close()
+			return resp.StatusCode
 		}
-	}
-	if s := status("dee@example.test"); s != http.StatusTooManyRequests {
-		t.Fatalf("sixth request for one address: %d, want 429", s)
-	}
-	for i := 0; i < 25; i++ {
-		status("other" + string(rune('a'+i)) + "@example.test")
-	}
-	if s := status("last@example.test"); s != http.StatusTooManyRequests {
-		t.Fatalf("31st request from one IP: %d, want 429", s)
-	}
-	if n := countRows(t, db, "deliveries", ""); n != 30 {
-		t.Fatalf("%d deliveries queued, want 30 (the refused ones queue nothing)", n)
-	}
+		for i := 0; i < 5; i++ {
+			if s := status("dee@example.test"); s != http.StatusOK {
+				t.Fatalf("request %d: %d", i+1, s)
+			}
+		}
+		if s := status("dee@example.test"); s != http.StatusTooManyRequests {
+			t.Fatalf("sixth request for one address: %d, want 429", s)
+		}
+		for i := 0; i < 25; i++ {
+			status("other" + string(rune('a'+i)) + "@example.test")
+		}
+		if s := status("last@example.test"); s != http.StatusTooManyRequests {
+			t.Fatalf("31st request from one IP: %d, want 429", s)
+		}
+		if n := countRows(t, db, "deliveries", ""); n != 30 {
+			t.Fatalf("%d deliveries queued, want 30 (the refused ones queue nothing)", n)
+		}
+	})
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {

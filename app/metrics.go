@@ -168,10 +168,10 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	counter := func(desc *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(descSessions, f.ActiveSessions, "active")
-	gauge(descSessions, f.ExpiredSessions, "expired")
-	gauge(descExpiring, f.Expiring24h)
-	gauge(descUsers, f.UsersWithSessions)
+	gauge(descSessions, int64(f.Active), "active")
+	gauge(descSessions, int64(f.Expired), "expired")
+	gauge(descExpiring, int64(f.ExpiringWithin24h))
+	gauge(descUsers, int64(f.UsersWithSessions))
 	for _, kind := range models.EventKinds {
 		counter(descEvents, f.EventsByKind[kind], kind)
 	}

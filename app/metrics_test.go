@@ -184,7 +184,7 @@ func TestMetrics_AfterJourney_MatchTheDatabase_AndHTTPDurationsUseRouteTemplates
 		}
 
 		// Cached: a new session shows only after the cache expires (forced here).
-		if _, _, err := a.srv.sessions.SignIn(ctx, u.ID, models.Client{}); err != nil {
+		if _, _, err := signInAs(a.srv.sessions, ctx, u.ID, models.Client{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, m2 := scrape(t, a, testMetricsToken); m2[`sessiond_sessions{state="active"}`] != 5 {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,7 +140,7 @@ func (op apiOp) document() map[string]any {
 	}
 	responses := map[string]any{}
 	for status, schema := range op.OK {
-		r := map[string]any{"description": fiberStatusText(status)}
+		r := map[string]any{"description": http.StatusText(status)}
 		if schema != "" {
 			r["content"] = map[string]any{"application/json": map[string]any{"schema": ref(schema)}}
 		}
@@ -150,7 +151,7 @@ func (op apiOp) document() map[string]any {
 		errs = append(errs, 401, 403)
 	}
 	for _, status := range errs {
-		responses[strconv.Itoa(status)] = map[string]any{"description": fiberStatusText(status),
+		responses[strconv.Itoa(status)] = map[string]any{"description": http.StatusText(status),
 			"content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
 	}
 	responses["default"] = map[string]any{"description": "An error",

@@ -86,6 +86,8 @@ var apiOps = []apiOp{
 			query("q", "string", "search email, name, IP or user agent"), query("cursor", "string", "keyset position from nextCursor/prevCursor")},
 		OK: map[int]string{200: "SessionList"}},
 	{Method: "GET", Path: "/admin/sessions/stats", Summary: "Session counts (scope sessions:read)", Auth: "admin", OK: map[int]string{200: "SessionStats"}},
+	{Method: "GET", Path: "/admin/sessions/:id", Summary: "One session and its audit events (scope sessions:read)", Auth: "admin",
+		Params: []apiParam{idParam("session id")}, OK: map[int]string{200: "SessionDetail"}, Errors: []int{404}},
 	{Method: "POST", Path: "/admin/sessions", Summary: "action=cleanup: delete expired sessions now (scope sessions:write)", Auth: "admin",
 		Body: "SessionAction", OK: map[int]string{200: "Deleted", 202: "CleanupStarted"}, Errors: []int{409}},
 	{Method: "DELETE", Path: "/admin/sessions", Summary: "Revoke sessions by id list or by user (scope sessions:write)", Auth: "admin",

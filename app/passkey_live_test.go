@@ -149,7 +149,7 @@ func TestBrowser_Passkey_Register_SecondFactor_Passwordless_Remove(t *testing.T)
 		err = chromedp.Run(ctx,
 			chromedp.Navigate(base+"/account/security"),
 			chromedp.WaitVisible(`#passkey-list`, chromedp.ByQuery),
-			chromedp.Evaluate(`window.confirm = () => true`, nil),
+			acceptConfirms(),
 			chromedp.Click(`#passkey-list button.btn-danger`, chromedp.ByQuery),
 			chromedp.WaitNotPresent(`#passkey-list`, chromedp.ByQuery),
 			browserSignOut(),

@@ -123,6 +123,7 @@ func (s *Server) routes() {
 	admin.Get("/sessions/stats", s.handleAdminSessionStats)
 	admin.Post("/sessions", s.requireStepUp, s.handleAdminSessionAction)
 	admin.Delete("/sessions", s.requireStepUp, s.handleAdminSessionDelete)
+	admin.Get("/sessions/:id", s.handleAdminSessionDetail)
 	admin.Delete("/sessions/:id", s.handleAdminSessionDeleteOne)
 
 	// Users.
@@ -165,4 +166,6 @@ func (s *Server) routes() {
 	admin.Get("/audit.csv", s.handleAuditCSV)
 	admin.Get("/insights", s.handleInsights)
 
+	// Any other address: a real 404 page (JSON for API clients).
+	a.Use(handleNotFound)
 }

@@ -52,11 +52,11 @@ func TestCleanup_DeletesOnlyExpiredAtOrBeforeNow_LiveSessionsOfEveryUserStay(t *
 			testdb.SeedSessions(t, db, u.ID, 1, now.Add(time.Microsecond)) // just alive
 			testdb.SeedSessions(t, db, u.ID, 3, now.Add(time.Hour))        // alive
 		}
-		st, err := models.GetCleanupStats(ctx, db, now)
+		st, err := models.CountSessionStates(ctx, db, now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := (models.CleanupStats{Total: 21, Active: 12, Expired: 9, ExpiringSoon: 12}); st != want {
+		if want := (models.SessionCounts{Active: 12, Expired: 9, ExpiringWithin24h: 12, UsersWithSessions: 3}); st != want {
 			t.Fatalf("stats before = %+v, want %+v", st, want)
 		}
 		res, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: models.TriggerCLI})

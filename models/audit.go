@@ -63,12 +63,13 @@ func ParseEventCursor(s string) (*EventCursor, error) {
 // EventFilter selects audit events. Zero fields do not filter. From is
 // inclusive and To exclusive.
 type EventFilter struct {
-	UserID int64 // the event is about this user (user_id)
-	Kind   string
-	From   time.Time
-	To     time.Time
-	Limit  int // DefaultEventLimit when 0; at most MaxEventLimit
-	After  *EventCursor
+	UserID    int64 // the event is about this user (user_id)
+	SessionID int64 // the event is about this session (a session's history)
+	Kind      string
+	From      time.Time
+	To        time.Time
+	Limit     int // DefaultEventLimit when 0; at most MaxEventLimit
+	After     *EventCursor
 }
 
 // AuditEvent is an event with the emails of its user and actor, empty when
@@ -102,6 +103,9 @@ func ListEvents(ctx context.Context, db *DB, f EventFilter) ([]AuditEvent, *Even
 		Join("LEFT JOIN users AS a ON a.id = e.actor_id")
 	if f.UserID != 0 {
 		q = q.Where("e.user_id = ?", f.UserID)
+	}
+	if f.SessionID != 0 {
+		q = q.Where("e.session_id = ?", f.SessionID)
 	}
 	if f.Kind != "" {
 		q = q.Where("e.kind = ?", f.Kind)

@@ -93,7 +93,7 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, client func()
 	}
 	newExp := s.ExpiresAt
 	if extendDue {
-		newExp = m.newExpiry(s.CreatedAt, now)
+		newExp = m.policy.expiry(s.CreatedAt, now)
 	}
 	extend := newExp.After(s.ExpiresAt) // the absolute cap may leave nothing to extend
 	if !extend && !touch {

@@ -162,3 +162,39 @@ func BenchmarkPostgresValidationVsBarePgx(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLookupHandRolledVsPlain weighs each dialect's lookup against its
+// plain form (UsePlainLookup): the uncached Authenticate, many at once as
+// under load, and the queries they took.
+func BenchmarkLookupHandRolledVsPlain(b *testing.B) {
+	for _, plain := range []bool{false, true} {
+		name := "hand-rolled"
+		if plain {
+			name = "plain"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchEach(b, func(b *testing.B, db *models.DB) {
+				ctx := context.Background()
+				m := newManager(b, db, models.DefaultPolicy, nil)
+				if plain {
+					if err := m.UsePlainLookup(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tok := benchSession(b, db, m)
+				q0 := m.LookupQueries()
+				b.SetParallelism(16)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := m.Authenticate(ctx, tok, theClient); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(m.LookupQueries()-q0)/float64(b.N), "queries/op")
+			})
+		})
+	}
+}

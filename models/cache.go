@@ -93,14 +93,6 @@ func NewSessionCache(ttl time.Duration, maxEntries int) *SessionCache {
 	}
 }
 
-// TTL is how long an entry may be used; 0 for a disabled cache.
-func (c *SessionCache) TTL() time.Duration {
-	if c == nil {
-		return 0
-	}
-	return c.ttl
-}
-
 // Len is the number of cached sessions.
 func (c *SessionCache) Len() int {
 	if c == nil {

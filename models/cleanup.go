@@ -257,20 +257,6 @@ func CountOldEvents(ctx context.Context, db *DB, cutoff time.Time) (int, error) 
 	return int(n), Wrap(err, "count old audit events")
 }
 
-// CleanupStats are the counts the cleanup command prints before and after.
-type CleanupStats struct {
-	Total        int `json:"total"`
-	Active       int `json:"active"`
-	Expired      int `json:"expired"`
-	ExpiringSoon int `json:"expiringWithin24h"` // active, expiring within 24 h
-}
-
-// GetCleanupStats counts sessions at now.
-func GetCleanupStats(ctx context.Context, db *DB, now time.Time) (CleanupStats, error) {
-	c, err := CountSessionStates(ctx, db, now)
-	return CleanupStats{Total: c.Active + c.Expired, Active: c.Active, Expired: c.Expired, ExpiringSoon: c.ExpiringWithin24h}, err
-}
-
 // ListCleanupRuns returns the latest runs, newest first, with the email of
 // the admin who asked for each.
 func ListCleanupRuns(ctx context.Context, db *DB, limit int) ([]CleanupRun, error) {

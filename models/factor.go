@@ -265,7 +265,7 @@ func ResetFactors(ctx context.Context, db *DB, userID int64, a Audit, now time.T
 			}
 		}
 		var err error
-		if ended, err = deleteUserSessions(ctx, tx, userID, 0); err != nil {
+		if ended, err = deleteUserSessions(ctx, tx, userID, 0, ending{EventFactorsReset, a.ActorID}, now); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(userID)}, RecordEvent(ctx, tx, a.event(EventFactorsReset, now, 0, userID, fmt.Sprintf("sessions=%d", ended)))

@@ -39,19 +39,6 @@ func listenRevocations(m *SessionManager, onError func(error)) *RevocationListen
 	return l
 }
 
-// Ready is closed once the listener has subscribed for the first time.
-func (l *RevocationListener) Ready() <-chan struct{} { return l.ready }
-
-// Connected reports whether the listener holds a live subscription.
-func (l *RevocationListener) Connected() bool {
-	if l == nil {
-		return false
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.connected
-}
-
 // Close stops the listener and waits for it.
 func (l *RevocationListener) Close() error {
 	if l == nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -391,4 +394,34 @@ func (p *tcpProxy) restore() {
 		p.t.Fatal(err)
 	}
 	p.serve(ln)
+}
+
+// TestRevocationLatency_RawSQLDelete prints, for `task bench`, the time
+// from a raw-SQL delete (committed by another connection pool) to the
+// first refusal, over 100 cached sessions: p50 and p99. It asserts only
+// the bound.
+func TestRevocationLatency_RawSQLDelete(t *testing.T) {
+	if os.Getenv("SESSIOND_BENCH") != "1" {
+		t.Skip("latency figure: run with SESSIOND_BENCH=1 (task bench)")
+	}
+	testdb.EachURL(t, func(t *testing.T, url string) {
+		db, other := testdb.Open(t, url), testdb.Open(t, url)
+		m, c, _ := watched(t, db)
+		const n = 100
+		us := insertUsers(t, db, "latency", n)
+		toks := make([]string, n)
+		for i, u := range us {
+			toks[i], _ = createSession(t, m, u.ID, m.Now().Add(time.Hour))
+			warm(t, m, c, toks[i])
+		}
+		took := make([]time.Duration, n)
+		for i, tok := range toks {
+			time.Sleep(rand.N(models.RevocationPoll)) // out of step with the polls, as a real delete is
+			exec(t, other, "DELETE FROM sessions WHERE token_hash = ?", models.HashToken(tok))
+			took[i] = refusedWithinBound(t, m, tok, time.Now())
+		}
+		slices.Sort(took)
+		t.Logf("%s: raw-SQL delete → refusal over %d sessions: p50 %v, p99 %v, max %v", strings.Split(t.Name(), "/")[1], n,
+			took[n/2].Round(time.Millisecond), took[n*99/100].Round(time.Millisecond), took[n-1].Round(time.Millisecond))
+	})
 }

@@ -184,7 +184,7 @@ func SetUserRole(ctx context.Context, db *DB, id int64, role string, a Audit, no
 		if err := affectedOne(res, err, "set role"); err != nil {
 			return nil, err
 		}
-		if ended, err = deleteUserSessions(ctx, tx, id, 0); err != nil {
+		if ended, err = deleteUserSessions(ctx, tx, id, 0, ending{EventUserRoleChanged, a.ActorID}, now); err != nil {
 			return nil, err
 		}
 		return []string{userMsg(id)}, RecordEvent(ctx, tx, a.event(EventUserRoleChanged, now, 0, id, fmt.Sprintf("role=%s sessions=%d", role, ended)))
@@ -219,24 +219,40 @@ func SetUserPassword(ctx context.Context, db *DB, id int64, password string, kee
 // UserWithCounts is a user row for the admin's users list.
 type UserWithCounts struct {
 	User
-	ActiveSessions  int `bun:"active_sessions" json:"activeSessions"`
-	ExpiredSessions int `bun:"expired_sessions" json:"expiredSessions"`
+	ActiveSessions  int       `bun:"active_sessions" json:"activeSessions"`
+	ExpiredSessions int       `bun:"expired_sessions" json:"expiredSessions"`
+	LastSeenAt      time.Time `bun:"last_seen_at" json:"-"` // latest of their sessions; zero when none
 }
 
 // ListUsers returns users matching q (name or email, literally), newest
 // first, with their session counts.
 func ListUsers(ctx context.Context, db *DB, q string, limit, offset int, now time.Time) ([]UserWithCounts, int, error) {
+	return ListUsersWhere(ctx, db, UserListFilter{Q: q, Limit: limit, Offset: offset}, now)
+}
+
+// UserListFilter narrows the users list: a search, a role ("" for any).
+type UserListFilter struct {
+	Q, Role       string
+	Limit, Offset int
+}
+
+// ListUsersWhere is ListUsers with a role filter.
+func ListUsersWhere(ctx context.Context, db *DB, f UserListFilter, now time.Time) ([]UserWithCounts, int, error) {
 	var rows []UserWithCounts
 	sel := db.Read.NewSelect().Model(&rows).
 		ColumnExpr("u.*").
 		ColumnExpr("(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?) AS active_sessions", db.T(now)).
 		ColumnExpr("(SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at <= ?) AS expired_sessions", db.T(now)).
+		ColumnExpr("(SELECT MAX(s.last_seen_at) FROM sessions s WHERE s.user_id = u.id) AS last_seen_at").
 		ModelTableExpr("users AS u")
-	if q != "" {
-		pat := LikePattern(q)
+	if f.Q != "" {
+		pat := LikePattern(f.Q)
 		sel = sel.Where("(LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
 	}
-	total, err := sel.Order("u.created_at DESC", "u.id DESC").Limit(int64(limit)).Offset(int64(offset)).ScanAndCount(ctx)
+	if f.Role != "" {
+		sel = sel.Where("u.role = ?", f.Role)
+	}
+	total, err := sel.Order("u.created_at DESC", "u.id DESC").Limit(int64(f.Limit)).Offset(int64(f.Offset)).ScanAndCount(ctx)
 	if err != nil {
 		return nil, 0, Wrap(err, "list users")
 	}

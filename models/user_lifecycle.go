@@ -79,7 +79,7 @@ func SetUserDisabled(ctx context.Context, db *DB, id int64, disabled bool, a Aud
 			return nil, err
 		}
 		if disabled {
-			if ended, err = deleteUserSessions(ctx, tx, id, 0); err != nil {
+			if ended, err = deleteUserSessions(ctx, tx, id, 0, ending{kind, a.ActorID}, now); err != nil {
 				return nil, err
 			}
 		}

@@ -129,7 +129,7 @@ func setPasswordTx(ctx context.Context, tx bun.Tx, id int64, hash string, keepSe
 	if _, err := tx.NewDelete().Model((*UserToken)(nil)).Where("user_id = ? AND purpose = ?", id, TokenReset).Exec(ctx); err != nil {
 		return 0, err
 	}
-	return deleteUserSessions(ctx, tx, id, keepSessionID)
+	return deleteUserSessions(ctx, tx, id, keepSessionID, ending{EventPasswordChanged, 0}, now)
 }
 
 // ValidEmail reports whether s looks like an email address sessiond can

@@ -2,8 +2,9 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
-	"fmt"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +164,9 @@ func applySessionFilter(db *DB, q *bun.SelectQuery, f SessionFilter, now time.Ti
 	}
 	if f.Q != "" {
 		pat := LikePattern(f.Q)
-		q = q.Where("s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')", pat, pat)
+		// A name, an email, or a session's IP address or browser.
+		q = q.Where("(s.user_id IN (SELECT u.id FROM users AS u WHERE LOWER(u.name) LIKE ? ESCAPE '\\' OR u.email LIKE ? ESCAPE '\\')"+
+			" OR s.ip LIKE ? ESCAPE '\\' OR LOWER(s.user_agent) LIKE ? ESCAPE '\\')", pat, pat, pat, pat)
 	}
 	return q
 }
@@ -195,70 +198,15 @@ func CountSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) 
 	return SessionCount{N: int(n)}, Wrap(err, "count sessions")
 }
 
-// SessionStats is the dashboard's live counts.
-type SessionStats struct {
-	Active            int
-	Expired           int
-	ExpiringWithin24h int
-	UsersWithSessions int
-	LastCleanup       *CleanupRun // nil: none yet
-}
-
-// GetSessionStats is the dashboard's counts and its latest cleanup run.
-func GetSessionStats(ctx context.Context, db *DB, now time.Time) (*SessionStats, error) {
-	c, err := CountSessionStates(ctx, db, now)
-	if err != nil {
-		return nil, err
+// FindSessionWithUser is one session by id with its user, expired or not
+// (the admin's detail view); ErrNotFound once it is gone.
+func FindSessionWithUser(ctx context.Context, db *DB, id int64) (*Session, error) {
+	s := new(Session)
+	err := db.Read.NewSelect().Model(s).
+		Relation("User", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Column("id", "name", "email", "role") }).
+		Where("s.id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, Wrap(ErrNotFound, "find session")
 	}
-	st := &SessionStats{Active: c.Active, Expired: c.Expired, ExpiringWithin24h: c.ExpiringWithin24h, UsersWithSessions: c.UsersWithSessions}
-	runs, err := ListCleanupRuns(ctx, db, 1)
-	if err != nil {
-		return nil, Wrap(err, "last cleanup")
-	}
-	if len(runs) > 0 {
-		st.LastCleanup = &runs[0]
-	}
-	return st, nil
-}
-
-// String is for logs and the CLI.
-func (st *SessionStats) String() string {
-	return fmt.Sprintf("active=%d expired=%d expiring_24h=%d users=%d", st.Active, st.Expired, st.ExpiringWithin24h, st.UsersWithSessions)
-}
-
-// SessionCounts are the whole-table session figures that the dashboard,
-// /metrics and the cleanup CLI all show; CountSessionStates is the one
-// place they are counted.
-type SessionCounts struct {
-	Active            int
-	Expired           int
-	ExpiringWithin24h int
-	UsersWithSessions int // users with at least one live session
-}
-
-// CountSessionStates counts sessions through the expires_at index (each a
-// range scan of the index alone) and users through the user_id index.
-func CountSessionStates(ctx context.Context, db *DB, now time.Time) (SessionCounts, error) {
-	var c SessionCounts
-	count := func(dst *int, where string, args ...any) error {
-		n, err := db.Read.NewSelect().Model((*Session)(nil)).Where(where, args...).Count(ctx)
-		*dst = int(n)
-		return err
-	}
-	soon := now.Add(24 * time.Hour)
-	if err := count(&c.Active, "expires_at > ?", db.T(now)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	if err := count(&c.Expired, "expires_at <= ?", db.T(now)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	if err := count(&c.ExpiringWithin24h, "expires_at > ? AND expires_at <= ?", db.T(now), db.T(soon)); err != nil {
-		return c, Wrap(err, "count sessions")
-	}
-	// One probe of the user_id index per user, stopping at the first live
-	// session: COUNT(DISTINCT user_id) over the live sessions reads them all.
-	err := db.Read.NewSelect().TableExpr("users AS u").ColumnExpr("COUNT(*)").
-		Where("EXISTS (SELECT 1 FROM sessions AS s WHERE s.user_id = u.id AND s.expires_at > ?)", db.T(now)).
-		Scan(ctx, &c.UsersWithSessions)
-	return c, Wrap(err, "count sessions")
+	return s, Wrap(err, "find session")
 }

@@ -142,7 +142,7 @@ func TestSessionStats_CountsAndLastCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Active != 2 || st.Expired != 1 || st.ExpiringWithin24h != 1 || st.UsersWithSessions != 1 || st.LastCleanup != nil {
-			t.Fatalf("stats %s last=%v", st, st.LastCleanup)
+			t.Fatalf("stats %+v last=%v", st, st.LastCleanup)
 		}
 		fin := now.Add(time.Second)
 		for i, started := range []time.Time{now.Add(-time.Hour), now} {
@@ -176,7 +176,7 @@ func TestSeed_InsertsUsersAndSessions_WithTheExpiredRatio(t *testing.T) {
 			t.Fatal(err)
 		}
 		if res.Users != 7 || res.Sessions != 1200 || st.Active+st.Expired != 1200 || st.Expired != res.Expired {
-			t.Fatalf("res %+v stats %s", res, st)
+			t.Fatalf("res %+v stats %+v", res, st)
 		}
 		if res.Expired < 200 || res.Expired > 400 {
 			t.Fatalf("expired %d of 1200 at ratio 0.25", res.Expired)

@@ -112,7 +112,7 @@ func apiSchemas() map[string]any {
 			"total": integer, "totalPages": integer}),
 		"SessionList": objOpt(map[string]any{"sessions": arr(obj(adminSession)), "page": nullable("integer"), "limit": integer,
 			"total": integer, "totalIsEstimate": boolean, "totalPages": integer, "nextCursor": str, "prevCursor": str}, "nextCursor", "prevCursor"),
-		"SessionDetail": obj(map[string]any{"session": obj(adminSession), "events": arr(event)}),
+		"SessionDetail": obj(map[string]any{"session": obj(adminSession), "events": map[string]any{"type": []string{"array", "null"}, "items": event}}),
 		"SessionStats": obj(map[string]any{"active": integer, "expired": integer, "expiringWithin24h": integer, "usersWithSessions": integer,
 			"total": integer, "lastCleanup": map[string]any{"oneOf": []any{typ("null"), obj(map[string]any{"trigger": str,
 				"startedAt": dateTime, "finishedAt": optTime, "deleted": integer, "error": str})}}}),

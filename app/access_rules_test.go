@@ -257,3 +257,32 @@ func setGroups(t testing.TB, db *models.DB, email string, groups ...string) {
 		t.Fatal(err)
 	}
 }
+
+// The README's example rules load as written, and decide as its comments say.
+func TestAccessRules_READMEExample_LoadsAndDecidesAsDocumented(t *testing.T) {
+	rs, err := parseAccessRules([]byte(readmeSnippet(t, "yaml", "first match wins")))
+	if err != nil {
+		t.Fatalf("the README's rules: %v", err)
+	}
+	ops := visitor{SignedIn: true, Email: "o@example.com", Role: "user", Groups: "ops", MFA: true}
+	for _, tc := range []struct {
+		host, path, method string
+		who                visitor
+		want               verdict
+	}{
+		{"status.example.com", "/", "GET", visitor{}, verdictAllow},
+		{"app.example.com", "/admin/x", "POST", ops, verdictAllow},
+		{"app.example.com", "/api/v2/admin", "DELETE", visitor{SignedIn: true, Role: "user", MFA: true}, verdictForbidden},
+		{"app.example.com", "/admin/x", "POST", visitor{SignedIn: true, Role: "user", Groups: "ops"}, verdictSecondFactor},
+		{"wiki.example.com", "/", "GET", ops, verdictForbidden},
+		{"other.example.org", "/", "GET", visitor{}, verdictSignIn},
+	} {
+		tg, _ := newAccessTarget(tc.host, tc.path, tc.method)
+		if _, got := rs.decide(tg, tc.who); got != tc.want {
+			t.Errorf("%s %s%s: %s, want %s", tc.method, tc.host, tc.path, got, tc.want)
+		}
+	}
+	if r := rs.Rules[2]; r.Rate == nil || r.Rate.N != 100 || r.Rate.Per != time.Minute {
+		t.Errorf("rate: %+v", r.Rate)
+	}
+}

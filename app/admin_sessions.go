@@ -186,7 +186,7 @@ func (s *Server) endSessions(ctx context.Context, in mutation, mine int64, a mod
 	return n, self, nil
 }
 
-// handleAdminSessionDeleteOne ends one session; its table row leaves.
+// handleAdminSessionDeleteOne ends one session; the list reloads without it.
 func (s *Server) handleAdminSessionDeleteOne(c *fiber.Ctx) error {
 	id, err := positiveID("id", c.Params("id"))
 	if err != nil {

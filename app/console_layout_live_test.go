@@ -166,6 +166,12 @@ func TestBrowser_EndSession_ConfirmsInADialog_FocusStaysInTheList_PagingSaysWher
 	if !strings.Contains(rangeText, "1–20 of 45") {
 		t.Fatalf("range %q after the end, want 1–20 of 45", rangeText)
 	}
+	// The success toast says what ended, then leaves by itself (6 s).
+	var toast string
+	if err := chromedp.Run(ctx, chromedp.Text(`#toast`, &toast, chromedp.ByQuery),
+		waitJS(`!document.querySelector('#toast .alert')`)); err != nil || !strings.Contains(toast, "Ended 1 session.") {
+		t.Fatalf("toast %q: %v", toast, err)
+	}
 	// Paging: "Older" keeps the reader at the list, says where they are.
 	var inView bool
 	err = chromedp.Run(ctx,

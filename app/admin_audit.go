@@ -152,15 +152,15 @@ func (s *Server) handleAuditList(c *fiber.Ctx) error {
 	if limit == 0 {
 		limit = models.DefaultEventLimit
 	}
+	if events == nil {
+		events = []models.AuditEvent{}
+	}
 	if wantsJSON(c) {
 		out := fiber.Map{"events": events, "limit": limit}
 		if next != nil {
 			out["nextCursor"] = next.String()
 		}
 		return c.JSON(out)
-	}
-	if events == nil {
-		events = []models.AuditEvent{}
 	}
 	v := auditView{Query: q, Kinds: models.EventKinds, Limits: auditLimits, Events: events}
 	base := q.values()

@@ -3,6 +3,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,6 +65,9 @@ type Server struct {
 
 	// reloaders apply what a SIGHUP may change (see Reload).
 	reloaders []reloader
+
+	openAPI  []byte           // the OpenAPI document, built once from apiOps
+	dispatch *jobs.Dispatcher // hands audit events to webhooks and AUDIT_LOG
 }
 
 // Options are the seams tests use; the zero value is production.
@@ -73,6 +78,10 @@ type Options struct {
 	// MailTLS is the TLS configuration for the mail server (tests trust
 	// their own server's certificate); the system's roots when nil.
 	MailTLS *tls.Config
+	// AuditLog is where AUDIT_LOG=json writes; standard output when nil.
+	AuditLog io.Writer
+	// WebhookClient posts webhooks; one with a 10 s timeout when nil.
+	WebhookClient *http.Client
 	// LogLevel is the logger's level, which a reload (SIGHUP) sets from
 	// LOG_LEVEL; nil keeps the logger's level as it is.
 	LogLevel *slog.LevelVar
@@ -151,6 +160,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, logger *slog.Logger, op
 		return nil, err
 	}
 	if s.queue, err = jobs.NewQueue(ctx, db, logger, jobs.QueueConfig{Workers: s.queueWorkers(opts), Now: queueClock}); err != nil {
+		return nil, err
+	}
+	s.dispatch = &jobs.Dispatcher{DB: db, Queue: s.queue, Log: logger, Now: s.sessions.Now}
+	if cfg.AuditLog == "json" {
+		s.dispatch.AuditLog = cmp.Or[io.Writer](opts.AuditLog, os.Stdout)
+	}
+	if s.openAPI, err = openAPIDocument(); err != nil {
 		return nil, err
 	}
 	// What can fail goes first: a reload that fails changes nothing after it.

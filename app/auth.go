@@ -101,6 +101,7 @@ func (s *Server) passwordStep(c *fiber.Ctx, email, password, next string) (*mode
 	}
 	if attempt.wait != "" {
 		c.Set(fiber.HeaderRetryAfter, attempt.wait)
+		s.recordThrottled(c, email)
 		return nil, s.loginFailed(c, fiber.StatusTooManyRequests, "too many sign-in attempts, try again later", email, next)
 	}
 	user, err := s.checkCredentials(ctx, email, password)
@@ -153,6 +154,16 @@ func (s *Server) recordFailedSignIn(c *fiber.Ctx, email string, user *models.Use
 		s.log.WarnContext(c.UserContext(), "record failed sign-in", "error", err)
 	}
 	s.log.InfoContext(c.UserContext(), "sign-in failed", "known_user", user != nil, "ip", ev.IP)
+}
+
+// recordThrottled notes a refused sign-in attempt in the audit trail (and
+// so for webhooks); the email is the one typed, which may be no account.
+func (s *Server) recordThrottled(c *fiber.Ctx, email string) {
+	ev := &models.Event{At: s.sessions.Now(), Kind: models.EventSignInThrottled, IP: s.clientIP(c),
+		UserAgent: clip(c.Get(fiber.HeaderUserAgent), 512), Detail: "email=" + clip(email, 254)}
+	if err := models.RecordEvent(c.UserContext(), s.db, ev); err != nil {
+		s.log.WarnContext(c.UserContext(), "record throttled sign-in", "error", err)
+	}
 }
 
 func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) error {

@@ -207,8 +207,11 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		stopped <- s.jobs.Stop(stopCtx)
 	}()
+	dispatched := make(chan struct{})
+	go func() { s.dispatch.Run(ctx); close(dispatched) }()
 	err := s.serve(ctx, ln)
 	cancel()
+	<-dispatched // a batch under way is queued (or rolled back) before the queue stops
 	if serr := <-stopped; serr != nil {
 		s.log.Warn("background jobs did not stop in time", "error", serr)
 	}

@@ -35,6 +35,7 @@ type Config struct {
 	CookieDomain           string
 	LogLevel               slog.Level
 	LogFormat              string
+	AuditLog               string // "json": every audit event also as a JSON line on standard output
 	TrustedProxies         []string
 	AccessRules            string // the YAML rules file for forward-auth; "" for none
 	MetricsToken           string
@@ -129,7 +130,7 @@ func (c *Config) prefixed(plain, secure, host string) string {
 var settingNames = []string{
 	"DATABASE_URL", "LISTEN_ADDR", "BASE_URL", "AUTH_SECRET", "SESSION_MAX_AGE", "SESSION_UPDATE_AGE",
 	"SESSION_ABSOLUTE_LIFETIME", "SESSION_TOUCH_INTERVAL", "SESSION_CACHE_TTL", "SESSION_CACHE_MAX_ENTRIES",
-	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT",
+	"CLEANUP_SCHEDULE", "CLEANUP_BATCH_SIZE", "AUDIT_RETENTION", "COOKIE_DOMAIN", "LOG_LEVEL", "LOG_FORMAT", "AUDIT_LOG",
 	"TRUSTED_PROXIES", "METRICS_TOKEN", "REQUIRE_2FA", "SUDO_WINDOW", "SMTP_URL", "MAIL_FROM", "GEOIP_DB", "REQUIRE_EMAIL_VERIFICATION",
 	"OIDC_PROVIDERS", "OIDC_LINK_BY_EMAIL", "OIDC_ALLOWED_DOMAINS", "SIGNUP",
 	"GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "GITHUB_URL", "GITHUB_API_URL", "SESSION_COOKIE_NAME",
@@ -181,6 +182,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AuditRetention:         dur("AUDIT_RETENTION", "90d", 0),
 		CookieDomain:           strings.TrimPrefix(get("COOKIE_DOMAIN", ""), "."),
 		LogFormat:              get("LOG_FORMAT", "text"),
+		AuditLog:               get("AUDIT_LOG", ""),
 		MetricsToken:           secret("METRICS_TOKEN"),
 		Require2FA:             strings.ToLower(get("REQUIRE_2FA", require2FAOff)),
 		SudoWindow:             dur("SUDO_WINDOW", "10m", time.Minute),
@@ -229,6 +231,9 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: want debug, info, warn or error"))
+	}
+	if c.AuditLog != "" && c.AuditLog != "json" {
+		errs = append(errs, fmt.Errorf("AUDIT_LOG=%q: want json, or leave it unset", c.AuditLog))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT=%q: want text or json", c.LogFormat))

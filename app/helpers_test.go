@@ -98,6 +98,7 @@ func (a *testApp) do(req *http.Request) *http.Response {
 	if err != nil {
 		a.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
+	checkAgainstSpec(a.t, req, resp)
 	return resp
 }
 

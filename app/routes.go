@@ -15,6 +15,10 @@ func (s *Server) routes() {
 	a.Get("/healthz", s.handleHealthz)
 	a.Get("/readyz", s.handleReadyz)
 
+	// The API's OpenAPI 3.1 description, and a page to read it.
+	a.Get("/api/openapi.json", s.handleOpenAPI)
+	a.Get("/api/docs", s.handleAPIDocs)
+
 	// Prometheus metrics (bearer token).
 	a.Get("/metrics", s.handleMetrics)
 
@@ -139,6 +143,12 @@ func (s *Server) routes() {
 	admin.Get("/tokens", s.handleTokensList)
 	admin.Post("/tokens", s.requireStepUp, s.handleTokenCreate)
 	admin.Delete("/tokens/:id", s.handleTokenRevoke)
+
+	// Webhook endpoints and their delivery log.
+	admin.Get("/webhooks", s.handleAdminWebhooks)
+	admin.Post("/webhooks", s.requireStepUp, s.handleAdminWebhookCreate)
+	admin.Delete("/webhooks/:id", s.requireStepUp, s.handleAdminWebhookDelete)
+	admin.Post("/webhooks/deliveries/:id/resend", s.handleAdminWebhookResend)
 
 	// Forward-auth access rules as loaded, and "test a URL".
 	admin.Get("/access", s.handleAdminAccess)

@@ -13,7 +13,7 @@ var EventKinds = []string{
 	EventSessionCreated, EventSessionExtended, EventSessionUpdated, EventSessionSignedOut, EventSessionRevoked,
 	EventUserForceLogout, EventUserRevokeOthers, EventUserCreated, EventUserDeleted,
 	EventUserRoleChanged, EventUserGroupsChanged, EventUserUpdated, EventEmailVerified, EventPasswordChanged, EventSignInFailed, EventCleanupRun,
-	EventTokenCreated, EventTokenRevoked,
+	EventSignInThrottled, EventTokenCreated, EventTokenRevoked,
 }
 
 // ValidEventKind reports whether kind is one the audit trail knows.

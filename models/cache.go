@@ -3,7 +3,6 @@ package models
 import (
 	"encoding/hex"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -307,44 +306,6 @@ func (c *SessionCache) dropWhere(match func(*cacheEntry) bool) {
 	}
 }
 
-// drop forgets the sessions whose token hashes (hex) are hashes and every
-// session of users, under one hold of the lock and, for users, one pass
-// over the entries in memory order. A hash that is not one we issue (not
-// 64 hex digits) names nothing and is ignored.
-func (c *SessionCache) drop(hashes []string, users []int64) {
-	if c == nil || len(hashes)+len(users) == 0 {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen.Add(1)
-	var key [32]byte
-	for _, h := range hashes {
-		if len(h) != 64 {
-			continue
-		}
-		if _, err := hex.Decode(key[:], []byte(h)); err != nil {
-			continue
-		}
-		if i, ok := c.index[key]; ok {
-			c.remove(i)
-		}
-	}
-	if len(users) == 0 {
-		return
-	}
-	gone := make(map[int64]struct{}, len(users))
-	for _, id := range users {
-		gone[id] = struct{}{}
-	}
-	for i := range c.used {
-		e := c.at(i)
-		if _, ok := gone[e.userID]; ok && e.sessionID != 0 { // a free slot has session id 0
-			c.remove(i)
-		}
-	}
-}
-
 // Flush forgets everything (the listener does this when it (re)connects,
 // since notifications may have been missed).
 func (c *SessionCache) Flush() {
@@ -356,34 +317,6 @@ func (c *SessionCache) Flush() {
 	c.gen.Add(1)
 	clear(c.index)
 	c.chunks, c.used, c.free, c.head, c.tail = nil, 0, -1, -1, -1
-}
-
-// Revocation messages, as the log's triggers NOTIFY them (listener.go) and
-// Apply takes them.
-const (
-	revokeUser    = "user:"
-	revokeSession = "session:"
-)
-
-// Apply drops what a revocation message names: a token hash in hex,
-// "user:<id>" or "session:<id>". Anything else flushes the whole cache.
-func (c *SessionCache) Apply(msg string) {
-	switch {
-	case strings.HasPrefix(msg, revokeUser):
-		if id, err := strconv.ParseInt(msg[len(revokeUser):], 10, 64); err == nil {
-			c.DropUser(id)
-			return
-		}
-	case strings.HasPrefix(msg, revokeSession):
-		if id, err := strconv.ParseInt(msg[len(revokeSession):], 10, 64); err == nil {
-			c.DropSession(id)
-			return
-		}
-	case len(msg) == 64:
-		c.DropHash(msg)
-		return
-	}
-	c.Flush()
 }
 
 // cachedSession is a Session and its User in one allocation.

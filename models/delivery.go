@@ -64,7 +64,7 @@ func RecordAttempt(ctx context.Context, db bun.IDB, jobID int64, status string, 
 // RecentDeliveries lists the newest deliveries of channel ("" for all),
 // newest first.
 func RecentDeliveries(ctx context.Context, db bun.IDB, channel string, limit int) ([]Delivery, error) {
-	var out []Delivery
+	out := []Delivery{}
 	q := db.NewSelect().Model(&out).Order("created_at DESC", "id DESC").Limit(int64(limit))
 	if channel != "" {
 		q = q.Where("channel = ?", channel)

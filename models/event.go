@@ -29,6 +29,7 @@ const (
 	EventFactorsReset      = "user.factors_reset"
 	EventRecoveryCodesNew  = "factor.recovery_codes"
 	EventStepUp            = "session.step_up"
+	EventSignInThrottled   = "signin.throttled"
 	EventTokenCreated      = "token.created"
 	EventTokenRevoked      = "token.revoked"
 )

@@ -3,6 +3,9 @@ package models
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -186,4 +189,70 @@ func (w *RevocationWatch) Close() error {
 	w.cancel()
 	<-w.done
 	return w.listener.Close()
+}
+
+// Revocation messages, as the log's triggers NOTIFY them (listener.go) and
+// Apply takes them.
+const (
+	revokeUser    = "user:"
+	revokeSession = "session:"
+)
+
+// Apply drops what a revocation message names: a token hash in hex,
+// "user:<id>" or "session:<id>". Anything else flushes the whole cache.
+func (c *SessionCache) Apply(msg string) {
+	switch {
+	case strings.HasPrefix(msg, revokeUser):
+		if id, err := strconv.ParseInt(msg[len(revokeUser):], 10, 64); err == nil {
+			c.DropUser(id)
+			return
+		}
+	case strings.HasPrefix(msg, revokeSession):
+		if id, err := strconv.ParseInt(msg[len(revokeSession):], 10, 64); err == nil {
+			c.DropSession(id)
+			return
+		}
+	case len(msg) == 64:
+		c.DropHash(msg)
+		return
+	}
+	c.Flush()
+}
+
+// drop forgets the sessions whose token hashes (hex) are hashes and every
+// session of users, under one hold of the lock and, for users, one pass
+// over the entries in memory order. A hash that is not one we issue (not
+// 64 hex digits) names nothing and is ignored.
+func (c *SessionCache) drop(hashes []string, users []int64) {
+	if c == nil || len(hashes)+len(users) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	var key [32]byte
+	for _, h := range hashes {
+		if len(h) != 64 {
+			continue
+		}
+		if _, err := hex.Decode(key[:], []byte(h)); err != nil {
+			continue
+		}
+		if i, ok := c.index[key]; ok {
+			c.remove(i)
+		}
+	}
+	if len(users) == 0 {
+		return
+	}
+	gone := make(map[int64]struct{}, len(users))
+	for _, id := range users {
+		gone[id] = struct{}{}
+	}
+	for i := range c.used {
+		e := c.at(i)
+		if _, ok := gone[e.userID]; ok && e.sessionID != 0 { // a free slot has session id 0
+			c.remove(i)
+		}
+	}
 }

@@ -330,6 +330,9 @@ func (q sessionQuery) url(cursor string) string {
 	if q.Status != "" && q.Status != models.StatusAll {
 		v.Set("status", q.Status)
 	}
+	if q.Sort != models.DefaultSessionSort && q.Sort != "" {
+		v.Set("sort", string(q.Sort))
+	}
 	if q.Limit != defaultLimit {
 		v.Set("limit", itoa(int64(q.Limit)))
 	}

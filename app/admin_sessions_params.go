@@ -22,16 +22,17 @@ type sessionQuery struct {
 	Status    string
 	Limit     int
 	Page      int
+	Sort      models.SessionSort
 	Cursor    *models.SessionCursor
 	CursorRaw string
 	At        int // the first row's position, carried by the pager for "21–40 of N"
 }
 
-// parseSessionQuery reads page, limit, userId, status, q and cursor; a bad
+// parseSessionQuery reads page, limit, userId, status, q, sort and cursor; a bad
 // value is a 400 that names its parameter. Empty values mean "not set", so
 // a filter form may send every field.
 func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
-	q := sessionQuery{Limit: defaultLimit, Page: 1, Status: models.StatusAll}
+	q := sessionQuery{Limit: defaultLimit, Page: 1, Status: models.StatusAll, Sort: models.DefaultSessionSort}
 	if v := c.Query("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1_000_000 {
@@ -71,10 +72,18 @@ func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
 		}
 		q.At = n
 	}
+	sort, ok := models.ParseSessionSort(c.Query("sort"))
+	if !ok {
+		return q, badParam("sort", "must be created, last_seen or expires, with a leading - for newest first")
+	}
+	q.Sort = sort
 	if v := c.Query("cursor"); v != "" {
 		cur, err := models.DecodeSessionCursor(v)
 		if err != nil {
 			return q, badParam("cursor", "is not a cursor this server issued; start from the first page")
+		}
+		if cur.Sort != q.Sort {
+			return q, badParam("cursor", "belongs to another sort order; start from the first page")
 		}
 		q.Cursor, q.CursorRaw = &cur, v
 	}
@@ -82,7 +91,7 @@ func parseSessionQuery(c *fiber.Ctx) (sessionQuery, error) {
 }
 
 func (q sessionQuery) filter() models.SessionFilter {
-	return models.SessionFilter{UserID: q.UserID, Q: q.Q, Status: q.Status, Limit: q.Limit, Page: q.Page, Cursor: q.Cursor}
+	return models.SessionFilter{UserID: q.UserID, Q: q.Q, Status: q.Status, Limit: q.Limit, Page: q.Page, Cursor: q.Cursor, Sort: q.Sort}
 }
 
 // mutation is what DELETE and POST /admin/sessions read: a form body,
@@ -142,4 +151,34 @@ func jsonText(v any) string {
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
 	return ""
+}
+
+// SortURL is this list ordered by key (created, last_seen or expires),
+// keeping the other filters: descending first, the other way round when it
+// already is; expiry starts with the soonest.
+func (q sessionQuery) SortURL(key string) string {
+	next := models.SessionSort("-" + key)
+	if key == "expires" {
+		next = models.SessionSort(key)
+	}
+	if q.Sort.Key() == key {
+		next = models.SessionSort(key)
+		if !q.Sort.Desc() {
+			next = models.SessionSort("-" + key)
+		}
+	}
+	q.Sort, q.Page, q.At = next, 1, 0
+	return q.url("")
+}
+
+// SortState is the aria-sort value of key's column header, empty when the
+// list is not ordered by it.
+func (q sessionQuery) SortState(key string) string {
+	switch {
+	case q.Sort.Key() != key:
+		return ""
+	case q.Sort.Desc():
+		return "descending"
+	}
+	return "ascending"
 }

@@ -102,6 +102,7 @@ func TestAdminSessions_BadQuery_400NamesTheParameter(t *testing.T) {
 			{"limit=0", "limit", "Per page"}, {"limit=101", "limit", "Per page"}, {"limit=x", "limit", "Per page"},
 			{"userId=abc", "userId", "User"}, {"userId=-3", "userId", "User"}, {"userId=99999999999999999999", "userId", "User"},
 			{"status=bogus", "status", "Status"}, {"cursor=nonsense", "cursor", "This page link"}, {"q=%00", "q", "Search"},
+			{"sort=id", "sort", "Sort order"}, {"sort=-", "sort", "Sort order"}, {"sort=created%3B", "sort", "Sort order"},
 		} {
 			for _, hx := range []bool{false, true} {
 				h, want := http.Header{"Accept": {"application/json"}}, `"error":"`+tc.param+`:`

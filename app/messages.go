@@ -25,7 +25,7 @@ var plainMessages = map[string]string{
 // fieldLabels names the parameters and form fields people see.
 var fieldLabels = map[string]string{
 	"q": "Search", "limit": "Per page", "page": "Page", "status": "Status", "userId": "User",
-	"cursor": "This page link", "at": "This page link", "id": "The id", "sessionToken": "The session token",
+	"cursor": "This page link", "at": "This page link", "sort": "Sort order", "id": "The id", "sessionToken": "The session token",
 	"current_password": "Current password", "new_password": "New password", "confirm": "The confirmation",
 	"email": "Email", "name": "Name", "role": "Role", "kind": "Kind", "from": "From", "to": "To",
 	"code": "Code", "mfa": "Second factor", "body": "The request", "credential": "The passkey",

@@ -22,12 +22,62 @@ const (
 // MaxSessionListLimit caps one page of the admin list.
 const MaxSessionListLimit = 100
 
-// SessionCursor is a position in the admin list's order (created_at DESC,
-// id DESC). Before asks for the rows newer than it (the previous page).
+// SessionSort is the admin list's order: a column, descending with a
+// leading "-". Every order breaks ties on id in the same direction.
+type SessionSort string
+
+// DefaultSessionSort is newest first, the order an unsorted list has.
+const DefaultSessionSort SessionSort = "-created"
+
+// sessionSortColumns is the whitelist of sortable columns; only these
+// names ever reach SQL.
+var sessionSortColumns = map[string]string{
+	"created": "s.created_at", "last_seen": "s.last_seen_at", "expires": "s.expires_at",
+}
+
+// ParseSessionSort accepts created, last_seen or expires, each optionally
+// prefixed by "-" for descending; empty is the default.
+func ParseSessionSort(v string) (SessionSort, bool) {
+	if v == "" {
+		return DefaultSessionSort, true
+	}
+	_, ok := sessionSortColumns[strings.TrimPrefix(v, "-")]
+	return SessionSort(v), ok
+}
+
+// Column is the sort's SQL column (the default's for an unknown value).
+func (o SessionSort) Column() string {
+	if c, ok := sessionSortColumns[o.Key()]; ok {
+		return c
+	}
+	return "s.created_at"
+}
+
+// Key is the sort's column name without direction ("created").
+func (o SessionSort) Key() string { return strings.TrimPrefix(string(o), "-") }
+
+// Desc reports a descending order.
+func (o SessionSort) Desc() bool { return strings.HasPrefix(string(o), "-") }
+
+// keyOf is a row's value in the sort's column.
+func (o SessionSort) keyOf(s *Session) time.Time {
+	switch o.Key() {
+	case "last_seen":
+		return s.LastSeenAt
+	case "expires":
+		return s.ExpiresAt
+	}
+	return s.CreatedAt
+}
+
+// SessionCursor is a position in the admin list's order. CreatedAt holds
+// the row's value in the sort's column (created_at in the default order).
+// Before asks for the rows ahead of it (the previous page).
 type SessionCursor struct {
 	CreatedAt time.Time
 	ID        int64
 	Before    bool
+	Sort      SessionSort // empty means DefaultSessionSort
 }
 
 // Encode makes the cursor opaque for URLs: clients pass it back verbatim.
@@ -37,6 +87,9 @@ func (c SessionCursor) Encode() string {
 		dir = "p"
 	}
 	raw := dir + "." + strconv.FormatInt(c.CreatedAt.UnixMicro(), 36) + "." + strconv.FormatInt(c.ID, 36)
+	if c.Sort != "" && c.Sort != DefaultSessionSort {
+		raw += "." + string(c.Sort) // a cursor knows its order, so it cannot be replayed in another
+	}
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -51,15 +104,22 @@ func DecodeSessionCursor(s string) (SessionCursor, error) {
 		return SessionCursor{}, bad
 	}
 	parts := strings.Split(string(raw), ".")
-	if len(parts) != 3 || (parts[0] != "n" && parts[0] != "p") {
+	if len(parts) < 3 || len(parts) > 4 || (parts[0] != "n" && parts[0] != "p") {
 		return SessionCursor{}, bad
+	}
+	sort := DefaultSessionSort
+	if len(parts) == 4 {
+		var ok bool
+		if sort, ok = ParseSessionSort(parts[3]); !ok || parts[3] == "" {
+			return SessionCursor{}, bad
+		}
 	}
 	micros, err1 := strconv.ParseInt(parts[1], 36, 64)
 	id, err2 := strconv.ParseInt(parts[2], 36, 64)
 	if err1 != nil || err2 != nil || id <= 0 {
 		return SessionCursor{}, bad
 	}
-	return SessionCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id, Before: parts[0] == "p"}, nil
+	return SessionCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id, Before: parts[0] == "p", Sort: sort}, nil
 }
 
 // SessionFilter selects and pages the admin list. With Cursor set it pages
@@ -71,7 +131,8 @@ type SessionFilter struct {
 	Status string // all (or empty), active, expired
 	Limit  int
 	Page   int
-	Cursor *SessionCursor
+	Cursor *SessionCursor // must carry Sort
+	Sort   SessionSort    // empty means DefaultSessionSort
 	// KnownTotal, when set, is used as the list's total instead of
 	// counting (the caller's recent count of the same filter).
 	KnownTotal *SessionCount
@@ -91,7 +152,8 @@ type SessionList struct {
 // from PostgreSQL's planner statistics instead of COUNT(*).
 const estimateAbove = 10000
 
-// ListSessions returns one page of sessions with their users, newest first.
+// ListSessions returns one page of sessions with their users in f.Sort's
+// order (newest first by default).
 func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (*SessionList, error) {
 	if f.Limit <= 0 || f.Limit > MaxSessionListLimit {
 		return nil, Invalid("limit", "must be between 1 and %d", MaxSessionListLimit)
@@ -103,19 +165,28 @@ func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (
 	q := db.Read.NewSelect().Model(&rows).
 		Relation("User", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Column("id", "name", "email", "role") })
 	q = applySessionFilter(db, q, f, now)
-	backwards := f.Cursor != nil && f.Cursor.Before
-	switch {
-	case f.Cursor == nil:
-		q = q.Order("s.created_at DESC", "s.id DESC").Offset(int64((f.Page - 1) * f.Limit))
-	case backwards:
-		q = q.Where("s.created_at >= ?", db.T(f.Cursor.CreatedAt)).
-			Where("(s.created_at > ? OR s.id > ?)", db.T(f.Cursor.CreatedAt), f.Cursor.ID).
-			Order("s.created_at ASC", "s.id ASC")
-	default:
-		q = q.Where("s.created_at <= ?", db.T(f.Cursor.CreatedAt)).
-			Where("(s.created_at < ? OR s.id < ?)", db.T(f.Cursor.CreatedAt), f.Cursor.ID).
-			Order("s.created_at DESC", "s.id DESC")
+	if f.Sort == "" {
+		f.Sort = DefaultSessionSort
 	}
+	if _, ok := ParseSessionSort(string(f.Sort)); !ok {
+		return nil, Invalid("sort", "must be created, last_seen or expires, with - for descending")
+	}
+	if f.Cursor != nil && f.Cursor.Sort != f.Sort && !(f.Cursor.Sort == "" && f.Sort == DefaultSessionSort) {
+		return nil, Invalid("cursor", "belongs to another sort order")
+	}
+	backwards := f.Cursor != nil && f.Cursor.Before
+	col, desc := f.Sort.Column(), f.Sort.Desc() != backwards // a previous page reads the order backwards
+	dir, cmp := "ASC", ">"
+	if desc {
+		dir, cmp = "DESC", "<"
+	}
+	if f.Cursor == nil {
+		q = q.Offset(int64((f.Page - 1) * f.Limit))
+	} else {
+		at := db.T(f.Cursor.CreatedAt)
+		q = q.Where(col+" "+cmp+"= ?", at).Where("("+col+" "+cmp+" ? OR s.id "+cmp+" ?)", at, f.Cursor.ID)
+	}
+	q = q.Order(col+" "+dir, "s.id "+dir)
 	if err := q.Limit(int64(f.Limit + 1)).Scan(ctx); err != nil {
 		return nil, Wrap(err, "list sessions")
 	}
@@ -134,10 +205,10 @@ func ListSessions(ctx context.Context, db *DB, f SessionFilter, now time.Time) (
 		hasPrev := (f.Cursor == nil && f.Page > 1) || (f.Cursor != nil && !backwards) || (backwards && more)
 		hasNext := (!backwards && more) || backwards
 		if hasPrev {
-			out.Prev = &SessionCursor{CreatedAt: first.CreatedAt, ID: first.ID, Before: true}
+			out.Prev = &SessionCursor{CreatedAt: f.Sort.keyOf(&first), ID: first.ID, Before: true, Sort: f.Sort}
 		}
 		if hasNext {
-			out.Next = &SessionCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+			out.Next = &SessionCursor{CreatedAt: f.Sort.keyOf(&last), ID: last.ID, Sort: f.Sort}
 		}
 	}
 	total := f.KnownTotal

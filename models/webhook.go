@@ -126,6 +126,12 @@ func DeleteWebhookEndpoint(ctx context.Context, db bun.IDB, id int64) error {
 	return nil
 }
 
+// OutboxWaiting reports whether any event waits in the outbox.
+func OutboxWaiting(ctx context.Context, db *DB) (bool, error) {
+	ok, err := db.Read.NewSelect().Table("event_outbox").Exists(ctx)
+	return ok, Wrap(err, "look at event outbox")
+}
+
 // TakeOutbox removes up to limit events from the outbox in tx and returns
 // them, with the emails of their user and actor. On PostgreSQL rows
 // another instance holds are skipped, so each event is taken once.

@@ -120,7 +120,7 @@ func accessScenarios() []scenario {
 					sc.status = http.StatusUnauthorized
 				case kind == "htmx":
 					sc.status, sc.headers = http.StatusUnauthorized, map[string]string{"HX-Redirect": "/login"}
-				case r.method == http.MethodGet:
+				case r.method == http.MethodGet && r.path != "/":
 					sc.status, sc.headers = http.StatusSeeOther, map[string]string{"Location": "/login?next="}
 				default:
 					sc.status, sc.headers = http.StatusSeeOther, map[string]string{"Location": "/login"}

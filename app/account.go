@@ -281,7 +281,7 @@ func passwordInputProblem(current, next, confirm string) (int, string) {
 }
 
 func (s *Server) passwordFailed(c *fiber.Ctx, status int, msg string) error {
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	return s.view(c, status, "account/password", "", Page{Title: "Change password", Nav: "account-password", Data: passwordView{Error: msg}})

@@ -51,7 +51,7 @@ func (s *Server) notMeFailed(c *fiber.Ctx, err error) error {
 	if err != models.ErrBadLink {
 		return err
 	}
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": models.ErrBadLink.Error()})
 	}
 	return s.view(c, fiber.StatusNotFound, "account/not_me", "", Page{Title: "This wasn't me", Data: notMeView{Error: models.ErrBadLink.Message}})

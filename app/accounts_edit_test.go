@@ -146,7 +146,7 @@ func TestRequireEmailVerification_NoSMTP_MailPageCopyLink_ThenSignIn(t *testing.
 		for range 2 {
 			uc.page("/login")
 			resp := uc.form("/login", url.Values{"email": {user.Email}, "password": {"password123"}})
-			if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "confirm your email address first") {
+			if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(strings.ToLower(body), "confirm your email address first") {
 				t.Fatalf("sign-in while unconfirmed: %d %s", resp.StatusCode, body)
 			}
 		}

@@ -167,7 +167,7 @@ func (s *Server) recordThrottled(c *fiber.Ctx, email string) {
 }
 
 func (s *Server) loginFailed(c *fiber.Ctx, status int, msg, email, next string) error {
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	next, _ = s.allowedNext(next)

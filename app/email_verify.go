@@ -46,7 +46,7 @@ func (s *Server) verifyFailed(c *fiber.Ctx, err error) error {
 	if !errors.Is(err, models.ErrBadLink) {
 		return err
 	}
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(fiber.StatusNotFound).JSON(fiber.Map{"error": models.ErrBadLink.Error()})
 	}
 	return s.view(c, fiber.StatusNotFound, "auth/verify_email", "", Page{Title: "Confirm your email", Data: verifyView{Error: models.ErrBadLink.Message}})

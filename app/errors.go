@@ -25,6 +25,8 @@ func statusOf(err error) (int, string) {
 	var ve *models.ValidationError
 	var ce *models.ConflictError
 	switch {
+	case errors.As(err, &fe) && fe.Code == fiber.StatusNotFound && strings.HasPrefix(fe.Message, "Cannot "):
+		return fiber.StatusNotFound, "not found" // Fiber's own "Cannot GET /x": no route has this address
 	case errors.As(err, &fe):
 		return fe.Code, fe.Message
 	case errors.As(err, &ve):
@@ -151,11 +153,6 @@ func samePath(raw string) string {
 		return ""
 	}
 	return u.RequestURI()
-}
-
-// handleNotFound answers every address no route serves, in the layout.
-func handleNotFound(c *fiber.Ctx) error {
-	return fiber.NewError(fiber.StatusNotFound, "not found")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

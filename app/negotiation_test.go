@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -103,6 +104,47 @@ func TestNegotiation_ScriptsGetJSONBrowsersGetPages(t *testing.T) {
 		body := readBody(t, resp)
 		if resp.StatusCode != 401 || !strings.Contains(body, `"error"`) {
 			t.Errorf("/metrics with a wrong token: %d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+// TestNegotiation_FormRefusalsAreJSONForScripts: the refusals a handler
+// renders itself (a wrong password on the sign-in form, a bad address on
+// "forgot password") go to a script that did not ask for HTML as {error},
+// and to a browser as the form again with its message.
+func TestNegotiation_FormRefusalsAreJSONForScripts(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		a := newTestApp(t, db, nil)
+		testdb.CreateUser(t, db, "neg-form@example.com", models.RoleUser)
+		for _, tc := range []struct {
+			path   string
+			form   url.Values
+			status int
+		}{
+			{"/login", url.Values{"email": {"neg-form@example.com"}, "password": {"wrong-password"}}, http.StatusUnauthorized},
+			{"/password/forgot", url.Values{"email": {"not an address"}}, http.StatusUnprocessableEntity},
+		} {
+			for _, accept := range []string{"*/*", "", browserAccept} {
+				c := a.client()
+				c.page(tc.path)
+				form := url.Values{"_csrf": {c.csrf}}
+				for k, v := range tc.form {
+					form[k] = v
+				}
+				h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {accept}}
+				if accept == "" {
+					h["Accept"] = nil
+				}
+				resp := c.request("POST", tc.path, strings.NewReader(form.Encode()), h)
+				body := readBody(t, resp)
+				isJSON := strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json")
+				if resp.StatusCode != tc.status || isJSON != (accept != browserAccept) {
+					t.Errorf("POST %s with Accept %q: %d JSON %v, want %d JSON %v: %.120s", tc.path, accept, resp.StatusCode, isJSON, tc.status, accept != browserAccept, body)
+				}
+				if isJSON && !strings.Contains(body, `"error"`) {
+					t.Errorf("POST %s with Accept %q: %s is not {error}", tc.path, accept, body)
+				}
+			}
 		}
 	})
 }

@@ -63,7 +63,7 @@ func (s *Server) handleForgot(c *fiber.Ctx) error {
 }
 
 func (s *Server) forgotFailed(c *fiber.Ctx, status int, msg, email string) error {
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	return s.view(c, status, "auth/forgot", "", Page{Title: "Forgot password", Data: forgotView{Email: email, Error: msg}})
@@ -110,7 +110,7 @@ func (s *Server) resetFailed(c *fiber.Ctx, err error, token string) error {
 	if errors.Is(err, models.ErrBadLink) {
 		token, status = "", fiber.StatusNotFound // no such live link, whatever was typed
 	}
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": invalid.Error()})
 	}
 	msg := invalid.Error()

@@ -165,7 +165,4 @@ func (s *Server) routes() {
 	admin.Get("/audit", s.handleAuditList)
 	admin.Get("/audit.csv", s.handleAuditCSV)
 	admin.Get("/insights", s.handleInsights)
-
-	// Any other address: a real 404 page (JSON for API clients).
-	a.Use(handleNotFound)
 }

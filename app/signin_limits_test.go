@@ -368,7 +368,7 @@ func TestHashingQueue_Full_ShedsAtOnceWith503AndRetryAfter(t *testing.T) {
 	c.page("/login")
 	resp := c.form("/login", url.Values{"email": {u.Email}, "password": {"password123"}})
 	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "server busy") {
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(strings.ToLower(body), "server busy") {
 		t.Fatalf("queue full: %d Retry-After=%q", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	if n := loginCount(t, db, models.ScopeAccount, u.Email); n != 0 {

@@ -185,7 +185,7 @@ func (s *Server) reauthDone(c *fiber.Ctx, methods models.AMR, next string) error
 }
 
 func (s *Server) reauthFailed(c *fiber.Ctx, status int, msg, next string) error {
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg, "reauth": true})
 	}
 	return s.reauthPage(c, status, msg, next)

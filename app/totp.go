@@ -122,7 +122,7 @@ func (s *Server) handleTOTPConfirm(c *fiber.Ctx) error {
 }
 
 func (s *Server) totpRetry(c *fiber.Ctx, e enrollee, status int, msg string) error {
-	if wantsJSON(c) {
+	if wantsJSONError(c) {
 		return c.Status(status).JSON(fiber.Map{"error": msg})
 	}
 	key, err := s.pendingTOTPKey(c, e)

@@ -235,7 +235,7 @@ func runMigrate(ctx context.Context, env Env, cfg Config, db *models.DB) error {
 
 func runUsers(ctx context.Context, env Env, db *models.DB, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("users: want create, list, delete, set-role, reset-2fa, set-password, reset-link, disable or enable")
+		return fmt.Errorf("users: want create, list, delete, set-role, reset-2fa, set-password, reset-link, disable, enable, set-groups or edit")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("users "+sub, flag.ContinueOnError)

@@ -256,11 +256,3 @@ type setupGate struct {
 	mu    sync.Mutex
 	token string // empty: closed
 }
-
-func newLogger(level *slog.LevelVar, format string, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}

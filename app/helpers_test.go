@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -79,7 +78,7 @@ func newTestApp(t testing.TB, db *models.DB, env map[string]string, with ...func
 	for _, f := range with {
 		f(&opts)
 	}
-	srv, err := New(context.Background(), cfg, db, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: cfg.LogLevel})), opts)
+	srv, err := New(context.Background(), cfg, db, newLogger(cfg.LogLevel, "text", logs), opts)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -44,34 +43,6 @@ func newRequestID() string {
 func requestID(c *fiber.Ctx) string {
 	id, _ := c.Locals(localsRequestID).(string)
 	return id
-}
-
-// accessLog writes one line per request. Errors are rendered here (through
-// the error handler) so the logged status is the one sent.
-func (s *Server) accessLog(c *fiber.Ctx) error {
-	start := time.Now()
-	if err := c.Next(); err != nil {
-		if herr := s.handleError(c, err); herr != nil {
-			return herr
-		}
-	}
-	took := time.Since(start)
-	s.observe(c, took)
-	if !s.log.Enabled(c.UserContext(), slog.LevelInfo) {
-		return nil // LOG_LEVEL=warn: no line, and none of its allocations
-	}
-	var userID int64
-	if sess := currentSession(c); sess != nil {
-		userID = sess.UserID
-	}
-	// A record handed straight to the handler: Logger would walk the stack
-	// for the caller's location on every request, which no line shows.
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-	r.AddAttrs(slog.String("request_id", requestID(c)), slog.String("method", c.Method()), slog.String("path", c.Path()),
-		slog.Int("status", c.Response().StatusCode()), slog.Float64("duration_ms", float64(took.Microseconds())/1000),
-		slog.Int64("user_id", userID), slog.String("ip", s.clientIP(c)))
-	_ = s.log.Handler().Handle(c.UserContext(), r)
-	return nil
 }
 
 // contentSecurityPolicy is a CSP htmx works under (no inline script).

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +33,7 @@ func BenchmarkRouteOverhead(b *testing.B) {
 			if strings.HasSuffix(bc.name, "-info") {
 				level = "info" // the default: the access line is written (to a buffer here)
 			}
-			a := newTestApp(b, db, map[string]string{"LOG_LEVEL": level, "SESSION_CACHE_TTL": bc.cacheTTL})
+			a := newBenchApp(b, db, map[string]string{"LOG_LEVEL": level, "SESSION_CACHE_TTL": bc.cacheTTL})
 			u := testdb.CreateUser(b, db, testdb.Name("route-bench-"+bc.name+"-", int(time.Now().UnixNano())), models.RoleUser)
 			c := a.client()
 			c.login(u.Email, "password123")
@@ -55,6 +58,24 @@ func BenchmarkRouteOverhead(b *testing.B) {
 			})
 		})
 	}
+}
+
+// newBenchApp is newTestApp with the binary's logger: lines go through
+// the same buffer as in `serve` (to io.Discard), not into a test buffer
+// that grows through the whole run and would cost more than the line.
+func newBenchApp(b *testing.B, db *models.DB, env map[string]string) *testApp {
+	cfg := testConfig(b, db, env)
+	logs := newLogBuffer(io.Discard, time.Second)
+	b.Cleanup(func() { _ = logs.Close() })
+	clock := testdb.NewClock()
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	srv, err := New(context.Background(), cfg, db, newLogger(level, cfg.LogFormat, logs), Options{Now: clock.Now, LogLevel: level})
+	if err != nil {
+		b.Fatalf("new server: %v", err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	return &testApp{t: b, srv: srv, db: db, clock: clock, logs: &testdb.SyncBuffer{}}
 }
 
 // BenchmarkBareFiberHealthz is the floor BenchmarkRouteOverhead/healthz is

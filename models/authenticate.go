@@ -104,36 +104,39 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, client func()
 	if touch {
 		seen, ip, ua = now, clip(c.IP, 64), clip(c.UserAgent, 512)
 	}
-	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		// Set only what this request changes: s may be stale, and writing
-		// its old expiry back would undo a concurrent extension.
-		q := tx.NewUpdate().Model((*Session)(nil))
-		if extend {
-			q = q.Set("expires_at = ?", m.db.T(newExp))
-		}
-		if touch {
-			q = q.Set("last_seen_at = ?", m.db.T(seen)).Set("ip = ?", ip).Set("user_agent = ?", ua)
-		}
-		res, err := q.Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
-		if err := affectedOne(res, err, "update session"); err != nil { // wrapped as "refresh session" below
-			return err
-		}
-		if !extend {
-			return nil
-		}
-		return RecordEvent(ctx, tx, Audit{ActorID: s.UserID, IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
-	})
+	var err error
+	if extend {
+		err = m.extend(ctx, s, newExp, touch, seen, ip, ua, c, now)
+	} else {
+		err = m.touches.run(&lastSeen{id: s.ID, seen: seen, ip: ip, ua: ua}, m.writeTouches)
+	}
 	if err != nil {
 		return Validation{}, Wrap(err, "refresh session")
 	}
 	if extend {
 		m.ExtendWrites.Add(1)
-	} else {
-		m.TouchWrites.Add(1)
 	}
 	fresh := *s
 	fresh.ExpiresAt, fresh.LastSeenAt, fresh.IP, fresh.UserAgent = newExp, seen, ip, ua
 	return Validation{Session: &fresh, Extended: extend}, nil
+}
+
+// extend moves the session's expiry to newExp (the sliding refresh, once
+// per UpdateAge), with its touch when one is due too, and records it.
+func (m *SessionManager) extend(ctx context.Context, s *Session, newExp time.Time, touch bool, seen time.Time, ip, ua string, c Client, now time.Time) error {
+	return m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// Set only what this request changes: s may be stale, and writing
+		// its old expiry back would undo a concurrent extension.
+		q := tx.NewUpdate().Model((*Session)(nil)).Set("expires_at = ?", m.db.T(newExp))
+		if touch {
+			q = q.Set("last_seen_at = ?", m.db.T(seen)).Set("ip = ?", ip).Set("user_agent = ?", ua)
+		}
+		res, err := q.Where("id = ?", s.ID).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
+		if err := affectedOne(res, err, "update session"); err != nil { // wrapped as "refresh session" by Validate
+			return err
+		}
+		return RecordEvent(ctx, tx, Audit{ActorID: s.UserID, IP: c.IP, UserAgent: c.UserAgent}.event(EventSessionExtended, now, s.ID, s.UserID, ""))
+	})
 }
 
 // Authenticate is the whole per-request check: the session cache, else the
@@ -168,8 +171,11 @@ func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client
 	now := m.Now()
 	cache := m.cache
 	if cache != nil && m.trusted() {
-		if e, ok := cache.lookup(key, now.UnixMicro()); ok && m.fresh(&e, now) {
-			return Validation{Session: e.session()}, nil
+		if e, ok := cache.lookup(key, now.UnixMicro()); ok {
+			if m.fresh(&e, now) {
+				return Validation{Session: e.session()}, nil
+			}
+			cache.countDue()
 		}
 	}
 	gen := cache.Generation()

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,4 +198,32 @@ func BenchmarkLookupHandRolledVsPlain(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkTouchWrites is the cost of a request due a last-seen touch
+// (one per session per SESSION_TOUCH_INTERVAL), from concurrent requests
+// as a server sees them: under steady traffic these are the writes.
+func BenchmarkTouchWrites(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *models.DB) {
+		ctx := context.Background()
+		m := newManager(b, db, models.Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 30 * 24 * time.Hour, TouchInterval: 0}, nil)
+		benchSession(b, db, m)
+		var sessions []*models.Session
+		if err := db.NewSelect().Model(&sessions).Limit(200).Scan(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.SetParallelism(16) // requests in flight at once, as wrk -c64 on 2 cores keeps them
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				s := *sessions[next.Add(1)%int64(len(sessions))]
+				if _, err := m.Validate(ctx, &s, theClient); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
 }

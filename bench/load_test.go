@@ -124,7 +124,11 @@ func ratioGoal(db, cache string) string {
 
 // benchPostgresURL is the sessiond_bench database on the test server,
 // created when missing; "" when PostgreSQL is unreachable.
-func benchPostgresURL(t *testing.T) string {
+func benchPostgresURL(t *testing.T) string { return benchPostgresDB(t, "sessiond_bench") }
+
+// benchPostgresDB is the named database on the test server, created when
+// missing; "" when PostgreSQL is unreachable.
+func benchPostgresDB(t *testing.T, name string) string {
 	base := os.Getenv("TEST_DATABASE_URL")
 	if base == "" {
 		base = testdb.DefaultPostgresURL
@@ -137,14 +141,14 @@ func benchPostgresURL(t *testing.T) string {
 	}
 	defer admin.Close()
 	var n int
-	_ = admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = 'sessiond_bench'").Scan(&n)
+	_ = admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = ?", name).Scan(&n)
 	if n == 0 {
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE sessiond_bench"); err != nil {
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 			t.Fatal(err)
 		}
 	}
 	u, _ := url.Parse(base)
-	u.Path = "/sessiond_bench"
+	u.Path = "/" + name
 	return u.String()
 }
 
@@ -269,7 +273,7 @@ func writeCookieScript(t *testing.T, dir string, tokens []string) string {
 	for _, tok := range tokens {
 		fmt.Fprintf(&b, "%q,\n", tok)
 	}
-	b.WriteString("}\nrequest = function()\n  return wrk.format(nil, nil, {Cookie = \"sessiond_session=\" .. t[math.random(#t)], Accept = \"application/json\"})\nend\n")
+	b.WriteString("}\n" + seedEachThread + "request = function()\n  return wrk.format(nil, nil, {Cookie = \"sessiond_session=\" .. t[math.random(#t)], Accept = \"application/json\"})\nend\n")
 	path := filepath.Join(dir, "cookies.lua")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
@@ -284,16 +288,25 @@ type benchServer struct {
 }
 
 func startBinary(t *testing.T, bin, dsn, cacheTTL string) *benchServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dsn, "LISTEN_ADDR="+addr, "SESSION_CACHE_TTL="+cacheTTL,
 		"LOG_LEVEL=warn", "CLEANUP_SCHEDULE=off", "AUTH_SECRET=bench-secret-bench-secret-bench-secret-0123")
 	cmd.Stderr = os.Stderr
+	return startServer(t, cmd, addr)
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startServer starts cmd, which listens on addr, and waits for /healthz.
+func startServer(t *testing.T, cmd *exec.Cmd, addr string) *benchServer {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -209,6 +209,16 @@ func (c *SessionCache) lookup(key *[32]byte, now int64) (cacheEntry, bool) {
 	return out, true
 }
 
+// countDue turns the hit lookup just counted into a miss: the session was
+// found but is due a write (an extension or a last-seen touch), so the
+// database answers after all.
+func (c *SessionCache) countDue() {
+	c.mu.Lock()
+	c.hits--
+	c.misses++
+	c.mu.Unlock()
+}
+
 // Generation is read before a database lookup whose result may be stored.
 func (c *SessionCache) Generation() uint64 {
 	if c == nil {

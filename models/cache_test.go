@@ -183,3 +183,27 @@ func TestRefreshWrites_AtMostOnePerUpdateAge(t *testing.T) {
 		}
 	})
 }
+
+// TestCache_ASessionDueAWrite_CountsAsAMiss: the hit rate says how often
+// the cache answered; a cached session due a last-seen touch is answered
+// by the database (and written), so it is a miss.
+func TestCache_ASessionDueAWrite_CountsAsAMiss(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		clock := testdb.NewClock()
+		m, c := cachedManager(t, db, models.Policy{MaxAge: time.Hour, UpdateAge: time.Hour, TouchInterval: 5 * time.Minute}, clock)
+		u := testdb.CreateUser(t, db, "due@example.com", models.RoleUser)
+		tok, _ := signIn(t, m, u.ID)
+		warm(t, m, c, tok)
+		hits, misses := c.Counts()
+		clock.Advance(6 * time.Minute) // a touch is due; the entry (TTL 1 h) is still there
+		if _, err := m.Authenticate(context.Background(), tok, theClient); err != nil {
+			t.Fatal(err)
+		}
+		if h, ms := c.Counts(); h != hits || ms != misses+1 {
+			t.Fatalf("after a lookup due a touch: %d hits, %d misses; want %d, %d", h, ms, hits, misses+1)
+		}
+		if m.TouchWrites.Load() != 1 {
+			t.Fatalf("%d touch writes, want 1", m.TouchWrites.Load())
+		}
+	})
+}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	_ "modernc.org/sqlite"
+	_ "github.com/mattn/go-sqlite3" // cgo: the driver gofiber/storage/sqlite3 and scs's sqlite3store are made for
 )
 
 // sqlitePath returns the file of a sqlite:/path DSN, and false for any other.
@@ -22,13 +22,10 @@ func isPostgres(dsn string) bool {
 }
 
 // openSQLite opens the file in WAL mode with a busy timeout, set on every
-// pooled connection through modernc's _pragma parameters.
+// pooled connection through go-sqlite3's DSN parameters.
 func openSQLite(path string) (*sql.DB, error) {
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(5000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	q := url.Values{"_busy_timeout": {"5000"}, "_journal_mode": {"WAL"}, "_synchronous": {"NORMAL"}}
+	db, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err
 	}

@@ -228,12 +228,16 @@ func (s *Server) recoverer() fiber.Handler {
 }
 
 // serve runs the HTTP server until ctx ends, then drains it. While it
-// runs, the session cache follows the revocation log.
+// runs, the session cache follows the revocation log, and cached
+// sessions' last-seen touches are written about once a second.
 func (s *Server) serve(ctx context.Context, ln net.Listener) error {
 	revocations := s.sessions.WatchRevocations(func(err error) {
 		s.log.Warn("revocation log unreadable; cached sessions wait for it", "error", err)
 	})
 	defer revocations.Close()
+	// Closed (the waiting touches written) after the requests have drained.
+	touches := s.sessions.WriteTouchesBehind(time.Second)
+	defer touches.Close()
 	go s.discoverProviders(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(steadyListener{ln, s.log}) }()

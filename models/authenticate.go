@@ -107,8 +107,11 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, client func()
 	var err error
 	if extend {
 		err = m.extend(ctx, s, newExp, touch, seen, ip, ua, c, now)
-	} else {
-		err = m.touches.run(&lastSeen{id: s.ID, seen: seen, ip: ip, ua: ua}, m.writeTouches)
+	} else if t := (lastSeen{id: s.ID, seen: seen, ip: ip, ua: ua}); !m.behind.queue(t) {
+		// Written now, with the touches due beside it, unless a serving
+		// process writes them behind: a commit per touch stalls SQLite's
+		// readers, and last seen is what the console shows, not what admits.
+		err = m.touches.run(&t, m.writeTouches)
 	}
 	if err != nil {
 		return Validation{}, Wrap(err, "refresh session")
@@ -172,7 +175,8 @@ func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client
 	cache := m.cache
 	if cache != nil && m.trusted() {
 		if e, ok := cache.lookup(key, now.UnixMicro()); ok {
-			if m.fresh(&e, now) {
+			refuse, extend, touch := m.policy.due(time.UnixMicro(e.expires), time.UnixMicro(e.created), time.UnixMicro(e.seen), now)
+			if !refuse && !extend && (!touch || m.touchBehind(cache, key, &e, now, client)) {
 				return Validation{Session: e.session()}, nil
 			}
 			cache.countDue()
@@ -190,9 +194,15 @@ func (m *SessionManager) authenticate(ctx context.Context, key *[32]byte, client
 	return v, err
 }
 
-// fresh reports whether a cached session may answer a request at now
-// without the database: Validate would neither refuse it nor write.
-func (m *SessionManager) fresh(e *cacheEntry, now time.Time) bool {
-	refuse, extend, touch := m.policy.due(time.UnixMicro(e.expires), time.UnixMicro(e.created), time.UnixMicro(e.seen), now)
-	return !refuse && !extend && !touch
+// touchBehind answers a cached session due only a touch from the cache,
+// its touch queued for the next write behind (when one runs): the entry
+// is marked seen at now, so the session's next requests are plain hits.
+func (m *SessionManager) touchBehind(cache *SessionCache, key *[32]byte, e *cacheEntry, now time.Time, client func() Client) bool {
+	c := client()
+	if !m.behind.queue(lastSeen{id: e.sessionID, seen: now, ip: clip(c.IP, 64), ua: clip(c.UserAgent, 512)}) {
+		return false
+	}
+	e.seen = now.UnixMicro()
+	cache.markSeen(key, e.sessionID, e.seen)
+	return true
 }

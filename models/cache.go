@@ -209,6 +209,18 @@ func (c *SessionCache) lookup(key *[32]byte, now int64) (cacheEntry, bool) {
 	return out, true
 }
 
+// markSeen records that the cached session id behind key was seen at
+// seen (unix µs), as its touch, written behind, will.
+func (c *SessionCache) markSeen(key *[32]byte, id, seen int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, ok := c.index[*key]; ok {
+		if e := c.at(i); e.sessionID == id && e.seen < seen {
+			e.seen = seen
+		}
+	}
+}
+
 // countDue turns the hit lookup just counted into a miss: the session was
 // found but is due a write (an extension or a last-seen touch), so the
 // database answers after all.

@@ -73,6 +73,7 @@ type SessionManager struct {
 	lookup  sessionLookup                  // lookup_sqlite.go or lookup_postgres.go
 	feed    atomic.Pointer[revocationFeed] // set by the first WatchRevocations
 	touches touchGroup                     // last-seen touches, written in groups
+	behind  touchesBehind                  // cached sessions' touches, written about once a second
 	// importedTokens: Authenticate also takes imported Auth.js tokens.
 	importedTokens bool
 

@@ -75,3 +75,23 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+// TestTouchGroup_APanickingWriteLeavesNoOneWaiting: a write that panics
+// still ends its group, so later touches are written, not queued forever.
+func TestTouchGroup_APanickingWriteLeavesNoOneWaiting(t *testing.T) {
+	var g touchGroup
+	func() {
+		defer func() { _ = recover() }()
+		_ = g.run(&lastSeen{id: 1}, func([]*lastSeen) { panic("boom") })
+	}()
+	done := make(chan error, 1)
+	go func() { done <- g.run(&lastSeen{id: 2}, func(group []*lastSeen) { group[0].err = nil }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the touch after a panic: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the touch after a panic was never written")
+	}
+}

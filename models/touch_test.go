@@ -61,3 +61,76 @@ func TestValidate_ConcurrentTouches_EachLandsAndAGoneSessionIsRefused(t *testing
 		}
 	})
 }
+
+// TestAuthenticate_TouchWrittenBehind: while a server writes touches
+// behind, a cached session due a touch is answered from the cache at once
+// (no read, no write on the request) and its touch lands with the next
+// write, or at Close, with the request's address and agent.
+func TestAuthenticate_TouchWrittenBehind(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock()
+		m, c := cachedManager(t, db, models.Policy{MaxAge: time.Hour, UpdateAge: time.Hour, TouchInterval: 5 * time.Minute}, clock)
+		behind := m.WriteTouchesBehind(time.Hour) // only Close writes, so the test sees before and after
+		u := testdb.CreateUser(t, db, "behind@example.com", models.RoleUser)
+		tok, s := signIn(t, m, u.ID)
+		warm(t, m, c, tok)
+		lookups := m.Lookups.Load()
+		clock.Advance(6 * time.Minute)
+		who := func() models.Client { return models.Client{IP: "198.51.100.7", UserAgent: "behind test"} }
+		v, err := m.Authenticate(ctx, tok, who)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Session.LastSeenAt.Equal(clock.Now()) {
+			t.Fatalf("answered last seen %v, want now %v", v.Session.LastSeenAt, clock.Now())
+		}
+		if m.Lookups.Load() != lookups || m.TouchWrites.Load() != 0 {
+			t.Fatalf("the request read (%d lookups) or wrote (%d touches): both belong behind it", m.Lookups.Load()-lookups, m.TouchWrites.Load())
+		}
+		if _, err := m.Authenticate(ctx, tok, who); err != nil { // marked seen: a plain hit, nothing queued again
+			t.Fatal(err)
+		}
+		if row, _ := sessionRow(t, db, s.ID); row.LastSeenAt.Equal(clock.Now()) {
+			t.Fatal("the touch was written on the request")
+		}
+		if err := behind.Close(); err != nil {
+			t.Fatal(err)
+		}
+		row, _ := sessionRow(t, db, s.ID)
+		if !row.LastSeenAt.Equal(clock.Now()) || row.IP != "198.51.100.7" || row.UserAgent != "behind test" {
+			t.Fatalf("after Close: seen %v ip %q ua %q; want the request's", row.LastSeenAt, row.IP, row.UserAgent)
+		}
+		if n := m.TouchWrites.Load(); n != 1 {
+			t.Fatalf("%d touch writes, want 1", n)
+		}
+	})
+}
+
+// TestValidate_TouchWrittenBehind: a session read from the database and
+// due only a touch is not written on its request either while touches
+// are written behind; Close writes it.
+func TestValidate_TouchWrittenBehind(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock()
+		m, _ := cachedManager(t, db, models.Policy{MaxAge: time.Hour, UpdateAge: time.Hour, TouchInterval: 5 * time.Minute}, clock)
+		behind := m.WriteTouchesBehind(time.Hour)
+		u := testdb.CreateUser(t, db, "behind-db@example.com", models.RoleUser)
+		_, s := signIn(t, m, u.ID)
+		clock.Advance(6 * time.Minute)
+		v, err := m.Validate(ctx, s, theClient)
+		if err != nil || !v.Session.LastSeenAt.Equal(clock.Now()) {
+			t.Fatalf("Validate = %+v, %v; want the session seen now", v.Session, err)
+		}
+		if row, _ := sessionRow(t, db, s.ID); row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 0 {
+			t.Fatal("the touch was written on the request")
+		}
+		if err := behind.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if row, _ := sessionRow(t, db, s.ID); !row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 1 {
+			t.Fatalf("after Close: seen %v, %d touch writes; want now and 1", row.LastSeenAt, m.TouchWrites.Load())
+		}
+	})
+}

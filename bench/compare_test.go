@@ -97,7 +97,10 @@ func compareOn(t *testing.T, db string, dsn func(name string) string, dir, bin, 
 	defer noCache.stop()
 	add("sessiond, cache off", "/api/me", noCache, warm, me)
 	if baseline != "" {
-		before := startSessiond(t, baseline, dsn("cmp"), dir, "sessiond-baseline")
+		// Its own copy of the data: an older binary's writes must not
+		// weigh on the database the others read.
+		seedSessiond(t, dsn("baseline"))
+		before := startSessiond(t, baseline, dsn("baseline"), dir, "sessiond-baseline")
 		defer before.stop()
 		add("sessiond baseline", "/api/me", before, warm, me)
 		add("sessiond baseline", "/healthz", before, warm, me)

@@ -171,9 +171,8 @@ type TouchesBehind struct {
 
 // WriteTouchesBehind writes sessions' touches every interval instead of
 // on their requests, until Close, which writes the rest. Without a cache
-// too: there every request reads, but a commit per touch would still stall
-// the reads (on PostgreSQL, with the cache off, synchronous touches under
-// load ran the pool dry: 107 req/s and timeouts).
+// too: there every request reads, and a commit per touch stalls the reads
+// (on PostgreSQL it could run the connection pool dry under load).
 func (m *SessionManager) WriteTouchesBehind(interval time.Duration) *TouchesBehind {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &TouchesBehind{m: m, cancel: cancel, done: make(chan struct{})}

@@ -48,14 +48,7 @@ type cmpTarget struct {
 }
 
 func TestPeerComparison(t *testing.T) {
-	if os.Getenv("SESSIOND_BENCH") != "1" {
-		t.Skip("load benchmark: run `task bench` (SESSIOND_BENCH=1)")
-	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Fatal("wrk not installed (apt-get install -y wrk)")
-	}
-	root, _ := filepath.Abs("..")
-	dir := filepath.Join(root, ".bench")
+	root, dir := benchStart(t)
 	bin := buildInto(t, filepath.Join(dir, "bin", "sessiond"), root)
 	peers := buildInto(t, filepath.Join(dir, "bin", "peers"), filepath.Join(root, "bench", "peers"))
 	// SESSIOND_BENCH_BASELINE=path/to/an/older/sessiond adds its rows: a

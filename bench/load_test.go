@@ -49,20 +49,8 @@ const (
 type benchRow struct{ db, scenario, figure, value, note string }
 
 func TestLoadBenchmark(t *testing.T) {
-	if os.Getenv("SESSIOND_BENCH") != "1" {
-		t.Skip("load benchmark: run `task bench` (SESSIOND_BENCH=1)")
-	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Fatal("wrk not installed (apt-get install -y wrk)")
-	}
-	root, _ := filepath.Abs("..")
-	dir := filepath.Join(root, ".bench")
-	bin := filepath.Join(dir, "bin", "sessiond")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	root, dir := benchStart(t)
+	bin := buildInto(t, filepath.Join(dir, "bin", "sessiond"), root)
 	vegeta := filepath.Join(dir, "bin", "vegeta")
 	if _, err := os.Stat(vegeta); err != nil {
 		vegeta = ""
@@ -110,6 +98,19 @@ func TestLoadBenchmark(t *testing.T) {
 	}
 	v, _ := exec.Command(bin, "version").Output()
 	printBenchTable(t, rows, strings.TrimSpace(string(v)))
+}
+
+// benchStart skips unless the load benchmark was asked for, fails without
+// wrk, and returns the repository's root and the benchmark's work folder.
+func benchStart(t *testing.T) (root, dir string) {
+	if os.Getenv("SESSIOND_BENCH") != "1" {
+		t.Skip("load benchmark: run `task bench` (SESSIOND_BENCH=1)")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Fatal("wrk not installed (apt-get install -y wrk)")
+	}
+	root, _ = filepath.Abs("..")
+	return root, filepath.Join(root, ".bench")
 }
 
 func ratioGoal(db, cache string) string {

@@ -8,6 +8,7 @@
   // Confirm: hx-confirm's question in #confirm-dialog instead of the
   // browser's confirm(); data-confirm-action names the button.
   function confirmDialog() { return document.getElementById('confirm-dialog'); }
+  var confirmed = null; // the request the open question would send
   document.addEventListener('htmx:confirm', function (e) {
     var d = confirmDialog();
     if (e.defaultPrevented || !e.detail.question || !d) { return; }
@@ -16,13 +17,18 @@
     d.querySelector('[data-confirm-text]').textContent = e.detail.question;
     var ok = d.querySelector('[data-confirm-ok]');
     ok.textContent = elt.getAttribute('data-confirm-action') || 'Confirm';
-    d.returnValue = '';
-    d.onclose = function () {
-      d.onclose = null;
-      if (d.returnValue === 'ok') { e.detail.issueRequest(true); }
-    };
+    confirmed = function () { e.detail.issueRequest(true); };
     d.showModal();
     d.querySelector('[data-confirm-cancel]').focus();
+  });
+  // Sent from the form's submit, not the dialog's close event: that event
+  // is queued, and a quick Escape then Enter on another row could open the
+  // next question before it arrives, so it would answer the wrong one.
+  document.addEventListener('submit', function (e) {
+    if (e.target.closest('#confirm-dialog') === null) { return; }
+    var send = confirmed;
+    confirmed = null;
+    if (send && e.submitter && e.submitter.value === 'ok') { send(); }
   });
 
   // Focus: an action inside a list row keeps the keyboard at the same row

@@ -24,6 +24,11 @@ func TestCleanup_PrunesOldRunsAndDeliveriesWithRetention_AndExpiredLinks(t *test
 			}
 		}
 		u := testdb.CreateUser(t, db, "links@example.test", models.RoleUser)
+		setStatus := func(row *models.Delivery, status string) {
+			if _, err := db.NewUpdate().Table("deliveries").Set("status = ?", status).Where("id = ?", row.ID).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
 		for i, d := range []struct {
 			at     time.Time
 			status string
@@ -32,8 +37,13 @@ func TestCleanup_PrunesOldRunsAndDeliveriesWithRetention_AndExpiredLinks(t *test
 			if err := models.CreateDelivery(ctx, db, row); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := db.NewUpdate().Table("deliveries").Set("status = ?", d.status).Where("id = ?", row.ID).Exec(ctx); err != nil {
-				t.Fatal(err)
+			setStatus(row, d.status)
+			if d.status == models.DeliverySent { // and a webhook, whose answer has a row of its own
+				hook := &models.Delivery{JobID: int64(2000 + i), Channel: "webhook", Kind: "session.created", Recipient: "https://hooks.example.test/", CreatedAt: d.at}
+				if err := models.CreateWebhookDelivery(ctx, db, hook, 1, `{}`); err != nil {
+					t.Fatal(err)
+				}
+				setStatus(hook, d.status)
 			}
 		}
 		for _, ttl := range []time.Duration{-time.Minute, time.Hour} {
@@ -49,7 +59,8 @@ func TestCleanup_PrunesOldRunsAndDeliveriesWithRetention_AndExpiredLinks(t *test
 		if _, err := runCleanup(ctx, db, now, cleanupOptions{Trigger: "schedule", Retention: 90 * 24 * time.Hour}); err != nil {
 			t.Fatal(err)
 		}
-		for table, want := range map[string]int{"cleanup_runs": 1 + 2, "deliveries": 2, "user_tokens": 1} {
+		// A webhook's answer goes with its delivery: only the recent one's stays.
+		for table, want := range map[string]int{"cleanup_runs": 1 + 2, "deliveries": 3, "user_tokens": 1, "webhook_jobs": 1} {
 			if n, err := db.NewSelect().Table(table).Count(ctx); err != nil || int(n) != want {
 				t.Errorf("%s: %d rows left (%v), want %d", table, n, err, want)
 			}
@@ -58,8 +69,12 @@ func TestCleanup_PrunesOldRunsAndDeliveriesWithRetention_AndExpiredLinks(t *test
 		if err := db.NewSelect().Table("deliveries").Column("status").Order("status").Scan(ctx, &statuses); err != nil {
 			t.Fatal(err)
 		}
-		if len(statuses) != 2 || statuses[0] != models.DeliveryRetrying || statuses[1] != models.DeliverySent {
-			t.Fatalf("deliveries left: %v, want the retrying one and the recent one", statuses)
+		if len(statuses) != 3 || statuses[0] != models.DeliveryRetrying || statuses[1] != models.DeliverySent || statuses[2] != models.DeliverySent {
+			t.Fatalf("deliveries left: %v, want the retrying one and the recent mail and webhook", statuses)
+		}
+		var jobs []int64
+		if err := db.NewSelect().Table("webhook_jobs").Column("job_id").Scan(ctx, &jobs); err != nil || len(jobs) != 1 || jobs[0] != 2003 {
+			t.Fatalf("webhook_jobs left: %v (%v), want the recent webhook's (2003)", jobs, err)
 		}
 	})
 }

@@ -10,11 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"sessiond/models"
@@ -129,15 +127,6 @@ func compareOn(t *testing.T, db string, dsn func(name string) string, dir, bin, 
 	}
 	hits, misses := cacheLookups(t, sessiond)
 	return cmpRows(db, targets, hits-hits0, misses-misses0)
-}
-
-func buildInto(t *testing.T, out, dir string) string {
-	build := exec.Command("go", "build", "-o", out, ".")
-	build.Dir = dir
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", dir, err, b)
-	}
-	return out
 }
 
 // cmpWrkArgs: the load of the measurement, 64 connections on two
@@ -326,12 +315,6 @@ func cacheLookups(t *testing.T, s *benchServer) (hits, misses float64) {
 	return hits, misses
 }
 
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 // cmpRows: each target's median req/s, then the ratios the goals are
 // stated in, each the median of its per-round ratios.
 func cmpRows(db string, targets []*cmpTarget, hits, misses float64) []benchRow {
@@ -374,14 +357,6 @@ func cmpRows(db string, targets []*cmpTarget, hits, misses float64) []benchRow {
 	return rows
 }
 
-func formatRPS(xs []float64) string {
-	parts := make([]string, len(xs))
-	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.0f", x)
-	}
-	return strings.Join(parts, "/")
-}
-
 func printCmpTable(t *testing.T, rows []benchRow, version string) {
 	var b strings.Builder
 	load, _ := os.ReadFile("/proc/loadavg")
@@ -389,12 +364,5 @@ func printCmpTable(t *testing.T, rows []benchRow, version string) {
 	fmt.Fprintf(&b, "settings: wrk -t2 -c64 -d%s, %d rounds in rotating order after a %s warm-up of each /api/me; "+
 		"a random cookie of %d live sessions (of %d, %d users) per request; sessiond with default settings (LOG_LEVEL=info)\n\n",
 		cmpDuration, cmpRounds, cmpWarmUp, cmpLive, cmpSessions, cmpUsers)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "db\tserver\tfigure\tvalue\tnote")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.db, r.scenario, r.figure, r.value, r.note)
-	}
-	tw.Flush()
-	t.Log(b.String())
-	_ = os.WriteFile(filepath.Join("..", ".bench", "compare.txt"), []byte(b.String()), 0o644)
+	logTable(t, &b, "server", rows, "compare.txt")
 }

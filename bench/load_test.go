@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,14 +19,11 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	"sessiond/models"
-	"sessiond/models/testdb"
 )
 
 // TestLoadBenchmark is the load benchmark, run by `task bench` (SESSIOND_BENCH=1).
@@ -45,8 +41,6 @@ const (
 	benchFixture  = "v1"
 	benchDuration = "6s"
 )
-
-type benchRow struct{ db, scenario, figure, value, note string }
 
 func TestLoadBenchmark(t *testing.T) {
 	root, dir := benchStart(t)
@@ -100,19 +94,6 @@ func TestLoadBenchmark(t *testing.T) {
 	printBenchTable(t, rows, strings.TrimSpace(string(v)))
 }
 
-// benchStart skips unless the load benchmark was asked for, fails without
-// wrk, and returns the repository's root and the benchmark's work folder.
-func benchStart(t *testing.T) (root, dir string) {
-	if os.Getenv("SESSIOND_BENCH") != "1" {
-		t.Skip("load benchmark: run `task bench` (SESSIOND_BENCH=1)")
-	}
-	if _, err := exec.LookPath("wrk"); err != nil {
-		t.Fatal("wrk not installed (apt-get install -y wrk)")
-	}
-	root, _ = filepath.Abs("..")
-	return root, filepath.Join(root, ".bench")
-}
-
 func ratioGoal(db, cache string) string {
 	switch {
 	case cache != "0":
@@ -121,36 +102,6 @@ func ratioGoal(db, cache string) string {
 		return "goal ≥ 0.35×"
 	}
 	return "goal ≥ 0.2×"
-}
-
-// benchPostgresURL is the sessiond_bench database on the test server,
-// created when missing; "" when PostgreSQL is unreachable.
-func benchPostgresURL(t *testing.T) string { return benchPostgresDB(t, "sessiond_bench") }
-
-// benchPostgresDB is the named database on the test server, created when
-// missing; "" when PostgreSQL is unreachable.
-func benchPostgresDB(t *testing.T, name string) string {
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		base = testdb.DefaultPostgresURL
-	}
-	ctx := context.Background()
-	admin, err := models.Open(ctx, base)
-	if err != nil {
-		t.Logf("PostgreSQL unreachable, benchmarking SQLite only: %v", err)
-		return ""
-	}
-	defer admin.Close()
-	var n int
-	_ = admin.QueryRowContext(ctx, "SELECT count(*) FROM pg_database WHERE datname = ?", name).Scan(&n)
-	if n == 0 {
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-			t.Fatal(err)
-		}
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return u.String()
 }
 
 // benchToken is the i-th fixture cookie: well-formed and reproducible.
@@ -282,12 +233,6 @@ func writeCookieScript(t *testing.T, dir string, tokens []string) string {
 	return path
 }
 
-type benchServer struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	base string
-}
-
 func startBinary(t *testing.T, bin, dsn, cacheTTL string) *benchServer {
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "serve")
@@ -296,84 +241,6 @@ func startBinary(t *testing.T, bin, dsn, cacheTTL string) *benchServer {
 	cmd.Stderr = os.Stderr
 	return startServer(t, cmd, addr)
 }
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startServer starts cmd, which listens on addr, and waits for /healthz.
-func startServer(t *testing.T, cmd *exec.Cmd, addr string) *benchServer {
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &benchServer{t: t, cmd: cmd, base: "http://" + addr}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(s.base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			t.Fatal("server did not start")
-		}
-	}
-	return s
-}
-
-// get fetches path with the session cookie of token and fails the test
-// unless the answer is 200.
-func (s *benchServer) get(t *testing.T, path, token, accept string) []byte {
-	req, _ := http.NewRequest("GET", s.base+path, nil)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	req.AddCookie(&http.Cookie{Name: "sessiond_session", Value: token})
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %.200s", path, resp.StatusCode, b)
-	}
-	return b
-}
-
-func (s *benchServer) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	_ = s.cmd.Wait()
-}
-
-func (s *benchServer) rssAnon() string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return "?"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "RssAnon:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
-		}
-	}
-	return "?"
-}
-
-type wrkResult struct {
-	rps float64
-	p50 string
-}
-
-var (
-	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
-	wrkP50 = regexp.MustCompile(`\s50%\s+(\S+)`)
-	wrkErr = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-)
 
 // benchRounds is how many times /healthz and /api/me are each loaded,
 // alternating which goes first, so a slow spell of the machine (another
@@ -410,14 +277,6 @@ func compareRoutes(t *testing.T, label, base, lua string) (health, me wrkResult,
 	return hs[len(hs)/2], ms[len(ms)/2], ratios
 }
 
-func formatRatios(r []float64) string {
-	parts := make([]string, len(r))
-	for i, x := range r {
-		parts[i] = fmt.Sprintf("%.2f", x)
-	}
-	return strings.Join(parts, "/")
-}
-
 // runWrk loads target with wrk: 32 connections on two threads, or with
 // one connection on one thread (an admin clicking) when single is set.
 func runWrk(t *testing.T, target, lua string, single bool) wrkResult {
@@ -444,24 +303,6 @@ func warmUp(t *testing.T, base, lua string) {
 // wrkArgs: 32 connections on two threads for d, each request from lua.
 func wrkArgs(d, lua string) []string {
 	return []string{"-t2", "-c32", "-d" + d, "-s", lua}
-}
-
-func wrk(t *testing.T, target string, args []string) wrkResult {
-	out, err := exec.Command("wrk", append(args, target)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("wrk %s: %v\n%s", target, err, out)
-	}
-	if m := wrkErr.FindSubmatch(out); m != nil {
-		t.Errorf("wrk %s: %s non-2xx responses\n%s", target, m[1], out)
-	}
-	var r wrkResult
-	if m := wrkRPS.FindSubmatch(out); m != nil {
-		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	if m := wrkP50.FindSubmatch(out); m != nil {
-		r.p50 = string(m[1])
-	}
-	return r
 }
 
 // benchAdminList measures GET /admin/sessions (JSON) first page against a
@@ -706,12 +547,5 @@ func printBenchTable(t *testing.T, rows []benchRow, version string) {
 		"%d alternating rounds after a %v warm-up; SESSION_UPDATE_AGE 24h, SESSION_TOUCH_INTERVAL 5m, LOG_LEVEL=warn; fixtures %d users, %d live + %d expired sessions\n\n",
 		benchDuration, benchTokens, benchRounds, warmUpMe+warmUpHealthz, benchUsers, benchLive, benchExpired)
 	sort.SliceStable(rows, func(i, j int) bool { return rows[i].db < rows[j].db })
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', tabwriter.Debug)
-	fmt.Fprintln(tw, "db\tscenario\tfigure\tvalue\tnote")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.db, r.scenario, r.figure, r.value, r.note)
-	}
-	tw.Flush()
-	t.Log(b.String())
-	_ = os.WriteFile(filepath.Join("..", ".bench", "results.txt"), []byte(b.String()), 0o644)
+	logTable(t, &b, "scenario", rows, "results.txt")
 }

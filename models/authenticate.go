@@ -108,10 +108,11 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, client func()
 	if extend {
 		err = m.extend(ctx, s, newExp, touch, seen, ip, ua, c, now)
 	} else if t := (lastSeen{id: s.ID, seen: seen, ip: ip, ua: ua}); !m.behind.queue(t) {
-		// Written now, with the touches due beside it, unless a serving
-		// process writes them behind: a commit per touch stalls SQLite's
-		// readers, and last seen is what the console shows, not what admits.
-		err = m.touches.run(&t, m.writeTouches)
+		// Written now, unless a serving process writes touches behind: a
+		// commit per touch stalls SQLite's readers, and last seen is what
+		// the console shows, not what admits.
+		m.writeTouches([]*lastSeen{&t})
+		err = t.err
 	}
 	if err != nil {
 		return Validation{}, Wrap(err, "refresh session")

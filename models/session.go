@@ -66,14 +66,13 @@ type SignInHook struct {
 // (authenticate.go): the cache of validated sessions and the database's
 // lookup, so every revocation reaches the cache through it (forget).
 type SessionManager struct {
-	db      *DB
-	policy  Policy
-	now     func() time.Time
-	cache   *SessionCache                  // nil: no cache
-	lookup  sessionLookup                  // lookup_sqlite.go or lookup_postgres.go
-	feed    atomic.Pointer[revocationFeed] // set by the first WatchRevocations
-	touches touchGroup                     // last-seen touches, written in groups
-	behind  touchesBehind                  // cached sessions' touches, written about once a second
+	db     *DB
+	policy Policy
+	now    func() time.Time
+	cache  *SessionCache                  // nil: no cache
+	lookup sessionLookup                  // lookup_sqlite.go or lookup_postgres.go
+	feed   atomic.Pointer[revocationFeed] // set by the first WatchRevocations
+	behind touchesBehind                  // touches a serving process writes about once a second
 	// importedTokens: Authenticate also takes imported Auth.js tokens.
 	importedTokens bool
 

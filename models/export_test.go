@@ -81,3 +81,6 @@ func (l *RevocationListener) Connected() bool {
 	defer l.mu.Unlock()
 	return l.connected
 }
+
+// FlushTouches writes the touches waiting behind now, as the ticker does.
+func (m *SessionManager) FlushTouches() { m.flushTouches() }

@@ -12,8 +12,7 @@ import (
 )
 
 // TestValidate_ConcurrentTouches_EachLandsAndAGoneSessionIsRefused: many
-// requests due a touch at once (written in groups) each get their own
-// outcome: every live session's row records its request, and a session
+// requests due a touch at once each get their own outcome: every live session's row records its request, and a session
 // deleted meanwhile is refused without failing the others.
 func TestValidate_ConcurrentTouches_EachLandsAndAGoneSessionIsRefused(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *models.DB) {
@@ -131,6 +130,51 @@ func TestValidate_TouchWrittenBehind(t *testing.T) {
 		}
 		if row, _ := sessionRow(t, db, s.ID); !row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 1 {
 			t.Fatalf("after Close: seen %v, %d touch writes; want now and 1", row.LastSeenAt, m.TouchWrites.Load())
+		}
+	})
+}
+
+// TestTouchesBehind_AFailedWriteKeepsThemForTheNext: when the database
+// refuses the write, the touches wait and land with the next one.
+func TestTouchesBehind_AFailedWriteKeepsThemForTheNext(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock()
+		m := newManager(t, db, models.Policy{MaxAge: time.Hour, UpdateAge: time.Hour, TouchInterval: 5 * time.Minute}, clock)
+		behind := m.WriteTouchesBehind(time.Hour) // written only when the test says
+		u := testdb.CreateUser(t, db, "behind-fails@example.com", models.RoleUser)
+		_, s := signIn(t, m, u.ID)
+		clock.Advance(6 * time.Minute)
+		if _, err := m.Validate(ctx, s, theClient); err != nil {
+			t.Fatal(err)
+		}
+		// A trigger that refuses every update of sessions stands for the
+		// database refusing writes.
+		refuse := []string{`CREATE TRIGGER touches_refused BEFORE UPDATE ON sessions BEGIN SELECT RAISE(ABORT, 'refused'); END`}
+		allow := []string{`DROP TRIGGER touches_refused`}
+		if db.Kind == models.Postgres {
+			refuse = []string{`CREATE FUNCTION touches_refused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END; $$`,
+				`CREATE TRIGGER touches_refused BEFORE UPDATE ON sessions FOR EACH ROW EXECUTE FUNCTION touches_refused()`}
+			allow = []string{`DROP TRIGGER touches_refused ON sessions`, `DROP FUNCTION touches_refused()`}
+		}
+		exec := func(qs []string) {
+			for _, q := range qs {
+				if _, err := db.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		exec(refuse)
+		m.FlushTouches()
+		if row, _ := sessionRow(t, db, s.ID); row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 0 {
+			t.Fatal("the refused write landed")
+		}
+		exec(allow)
+		if err := behind.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if row, _ := sessionRow(t, db, s.ID); !row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 1 {
+			t.Fatalf("after the database took writes again: seen %v, %d touch writes; want now and 1", row.LastSeenAt, m.TouchWrites.Load())
 		}
 	})
 }

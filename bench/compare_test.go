@@ -191,14 +191,8 @@ func seedPeer(t *testing.T, peers, kind, dsn, dir string) []string {
 // refresh (one a day); the peers never write on a read.
 func seedSessiond(t *testing.T, dsn string) []string {
 	ctx := context.Background()
-	db, err := models.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t, dsn)
 	defer db.Close()
-	if _, err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -216,3 +216,17 @@ func logTable(t *testing.T, b *strings.Builder, second string, rows []benchRow, 
 	t.Log(b.String())
 	_ = os.WriteFile(filepath.Join("..", ".bench", file), []byte(b.String()), 0o644)
 }
+
+// openMigrated opens the database at dsn and brings its schema up to date.
+func openMigrated(t *testing.T, dsn string) *models.DB {
+	ctx := context.Background()
+	db, err := models.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := models.Migrate(ctx, db); err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return db
+}

@@ -120,14 +120,8 @@ func benchFixtures(t *testing.T, dsn string) ([]string, string) {
 		u.RawQuery = q.Encode()
 		dsn = u.String()
 	}
-	db, err := models.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t, dsn)
 	defer db.Close()
-	if _, err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
 	var have int
 	_ = db.QueryRowContext(ctx, "SELECT count(*) FROM settings WHERE key = 'bench_fixture' AND value = ?", benchFixture).Scan(&have)
 	if have == 0 {

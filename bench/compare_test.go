@@ -43,6 +43,7 @@ type cmpTarget struct {
 	srv         *benchServer
 	warm, lua   string // the warm-up's script and the rounds'
 	rps         []float64
+	cpu         []float64 // the server's CPU time per request, µs
 }
 
 func TestPeerComparison(t *testing.T) {
@@ -120,9 +121,11 @@ func compareOn(t *testing.T, db string, dsn func(name string) string, dir, bin, 
 		// after the machine has been idle.
 		for i := range targets {
 			tg := targets[(i+round)%len(targets)]
+			cpu0 := tg.srv.cpuTime()
 			r := wrk(t, tg.srv.base+tg.route, cmpWrkArgs(cmpDuration, tg.lua))
-			tg.rps = append(tg.rps, r.rps)
-			t.Logf("%s round %d: %s %s %.0f req/s", db, round+1, tg.name, tg.route, r.rps)
+			cpu := float64((tg.srv.cpuTime() - cpu0).Microseconds()) / max(r.requests, 1)
+			tg.rps, tg.cpu = append(tg.rps, r.rps), append(tg.cpu, cpu)
+			t.Logf("%s round %d: %s %s %.0f req/s, server CPU %.1f µs/request", db, round+1, tg.name, tg.route, r.rps, cpu)
 		}
 	}
 	hits, misses := cacheLookups(t, sessiond)
@@ -323,7 +326,8 @@ func cmpRows(db string, targets []*cmpTarget, hits, misses float64) []benchRow {
 	var rows []benchRow
 	var best *cmpTarget
 	for _, tg := range targets {
-		rows = append(rows, benchRow{db, tg.name, tg.route + " req/s", fmt.Sprintf("%.0f", median(tg.rps)), "rounds " + formatRPS(tg.rps)})
+		rows = append(rows, benchRow{db, tg.name, tg.route + " req/s", fmt.Sprintf("%.0f", median(tg.rps)),
+			fmt.Sprintf("rounds %s; server CPU %.1f µs/request", formatRPS(tg.rps), median(tg.cpu))})
 		if (tg.name == "scs" || tg.name == "Fiber session") && (best == nil || median(tg.rps) > median(best.rps)) {
 			best = tg
 		}
@@ -356,7 +360,8 @@ func printCmpTable(t *testing.T, rows []benchRow, version string) {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Fprintf(&b, "\nsessiond %s beside its peers; load average at end %s\n", version, strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Fprintf(&b, "settings: wrk -t2 -c64 -d%s, %d rounds in rotating order after a %s warm-up of each /api/me; "+
-		"a random cookie of %d live sessions (of %d, %d users) per request; sessiond with default settings (LOG_LEVEL=info)\n\n",
+		"a random cookie of %d live sessions (of %d, %d users) per request; sessiond with default settings (LOG_LEVEL=info); "+
+		"server CPU: the server process's user and system time in a round over the requests it answered\n\n",
 		cmpDuration, cmpRounds, cmpWarmUp, cmpLive, cmpSessions, cmpUsers)
 	logTable(t, &b, "server", rows, "compare.txt")
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,13 +144,33 @@ func (s *benchServer) rssAnon() string {
 	return "?"
 }
 
+// cpuTime is the CPU time the server's process has used so far, user and
+// system (fields 14 and 15 of /proc/PID/stat, in the kernel's USER_HZ
+// ticks: 100 a second on Linux); 0 where there is no /proc.
+func (s *benchServer) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command's name, in parentheses, may hold spaces: count from after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
+}
+
 type wrkResult struct {
-	rps float64
-	p50 string
+	rps      float64
+	requests float64 // completed in the run
+	p50      string
 }
 
 var (
 	wrkRPS = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	wrkN   = regexp.MustCompile(`(\d+) requests in`)
 	wrkP50 = regexp.MustCompile(`\s50%\s+(\S+)`)
 	wrkErr = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 )
@@ -173,6 +194,9 @@ func wrk(t *testing.T, target string, args []string) wrkResult {
 	var r wrkResult
 	if m := wrkRPS.FindSubmatch(out); m != nil {
 		r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	if m := wrkN.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseFloat(string(m[1]), 64)
 	}
 	if m := wrkP50.FindSubmatch(out); m != nil {
 		r.p50 = string(m[1])

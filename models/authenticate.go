@@ -111,8 +111,7 @@ func (m *SessionManager) Validate(ctx context.Context, s *Session, client func()
 		// Written now, unless a serving process writes touches behind: a
 		// commit per touch stalls SQLite's readers, and last seen is what
 		// the console shows, not what admits.
-		m.writeTouches([]*lastSeen{&t})
-		err = t.err
+		err = m.writeTouch(ctx, t)
 	}
 	if err != nil {
 		return Validation{}, Wrap(err, "refresh session")

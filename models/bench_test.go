@@ -231,3 +231,42 @@ func BenchmarkTouchWrites(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkTouchFlush is the write behind a touch as a busy server pays
+// it: under steady traffic every touch names another row of a large
+// table (BenchmarkTouchWrites's 200 sessions coalesce instead). Each op
+// is one request due a touch among 100,000 live sessions, each session
+// once; the writes behind run every 1,000 requests.
+func BenchmarkTouchFlush(b *testing.B) {
+	benchEach(b, func(b *testing.B, db *models.DB) {
+		ctx := context.Background()
+		m := newManager(b, db, models.Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 30 * 24 * time.Hour, TouchInterval: 0}, nil)
+		behind := m.WriteTouchesBehind(time.Hour) // written only by the loop's flushes
+		defer behind.Close()
+		if _, err := models.Seed(ctx, db, models.SeedOptions{Users: 1000, Sessions: 100_000, Now: time.Now(), PasswordHash: "x", Seed: 1}, nil); err != nil {
+			b.Fatal(err)
+		}
+		var sessions []*models.Session
+		if err := db.NewSelect().Model(&sessions).Where("expires_at > ?", db.T(time.Now())).Scan(ctx); err != nil {
+			b.Fatal(err)
+		}
+		w0 := m.TouchWrites.Load()
+		b.ReportAllocs()
+		b.ResetTimer()
+		i := 0
+		for b.Loop() {
+			s := *sessions[i%len(sessions)]
+			if _, err := m.Validate(ctx, &s, theClient); err != nil {
+				b.Fatal(err)
+			}
+			if i++; i%1000 == 0 {
+				m.FlushTouches()
+			}
+		}
+		m.FlushTouches()
+		b.StopTimer()
+		if w := m.TouchWrites.Load() - w0; w != int64(b.N) {
+			b.Fatalf("%d touch writes, want %d", w, b.N)
+		}
+	})
+}

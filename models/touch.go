@@ -2,7 +2,8 @@ package models
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,37 +16,86 @@ type lastSeen struct {
 	id     int64
 	seen   time.Time
 	ip, ua string
-	err    error // set by writeTouches
 }
 
-// writeTouches records each touch's last-seen time, address and agent in
-// one transaction; a session that expired or went meanwhile gets
-// ErrNotFound. The transaction is not the request's: a request that goes
-// away must not fail the touches of others written with it.
-func (m *SessionManager) writeTouches(group []*lastSeen) {
+// writeTouch records one touch's last-seen time, address and agent, on
+// its request (no writes behind); a session that expired or went
+// meanwhile gets ErrNotFound.
+func (m *SessionManager) writeTouch(ctx context.Context, t lastSeen) error {
+	res, err := m.db.NewUpdate().Model((*Session)(nil)).
+		Set("last_seen_at = ?", m.db.T(t.seen)).Set("ip = ?", t.ip).Set("user_agent = ?", t.ua).
+		Where("id = ?", t.id).Where("expires_at > ?", m.db.T(m.Now())).Exec(ctx)
+	if err = affectedOne(res, err, "update session"); err == nil {
+		m.TouchWrites.Add(1)
+	}
+	return err
+}
+
+// touchChunk touches go in one statement of writeTouches.
+const touchChunk = 1000
+
+// Each chunk's statement reads its touches from one parameter: a JSON
+// array of [id, seen, ip, agent] on SQLite, arrays on PostgreSQL.
+const (
+	touchesSQLite = `UPDATE sessions SET last_seen_at = t.value->>1, ip = t.value->>2, user_agent = t.value->>3
+FROM json_each(?) AS t WHERE sessions.id = t.value->>0 AND sessions.expires_at > ?`
+	touchesPostgres = `UPDATE sessions SET last_seen_at = t.seen, ip = t.ip, user_agent = t.ua
+FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[]) AS t(id, seen, ip, ua)
+WHERE sessions.id = t.id AND sessions.expires_at > $5`
+)
+
+// writeTouches records the touches in one transaction, a statement per
+// touchChunk of them; a session that expired or went meanwhile is simply
+// not written. A statement per touch cost more (BenchmarkTouchFlush, a
+// table of 100,000 sessions): on SQLite 90–100 µs a touch against 70–80,
+// preparing SQL that bun formats anew each time; on PostgreSQL 400–480 µs
+// against 30–40, a round trip each.
+func (m *SessionManager) writeTouches(group []lastSeen) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	now := m.Now()
+	now := m.db.T(m.Now())
+	var written int64
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		for _, t := range group {
-			res, err := tx.NewUpdate().Model((*Session)(nil)).
-				Set("last_seen_at = ?", m.db.T(t.seen)).Set("ip = ?", t.ip).Set("user_agent = ?", t.ua).
-				Where("id = ?", t.id).Where("expires_at > ?", m.db.T(now)).Exec(ctx)
+		written = 0
+		for chunk := range slices.Chunk(group, touchChunk) {
+			q, args, err := m.touchStatement(chunk, now)
 			if err != nil {
 				return err
 			}
-			t.err = affectedOne(res, nil, "update session")
+			res, err := tx.Tx.ExecContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			written += n
 		}
 		return nil
 	})
-	for _, t := range group {
-		if err != nil {
-			t.err = Wrap(err, "update session")
-		}
-		if t.err == nil {
-			m.TouchWrites.Add(1)
-		}
+	if err != nil {
+		return Wrap(err, "update sessions")
 	}
+	m.TouchWrites.Add(written)
+	return nil
+}
+
+// touchStatement is the statement that writes chunk, and its arguments.
+func (m *SessionManager) touchStatement(chunk []lastSeen, now any) (string, []any, error) {
+	if m.db.Kind == Postgres {
+		ids, seen, ips, uas := make([]int64, len(chunk)), make([]time.Time, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
+		for i, t := range chunk {
+			ids[i], seen[i], ips[i], uas[i] = t.id, t.seen.UTC(), t.ip, t.ua
+		}
+		return touchesPostgres, []any{ids, seen, ips, uas, now}, nil
+	}
+	rows := make([][4]any, len(chunk))
+	for i, t := range chunk {
+		rows[i] = [4]any{t.id, m.db.T(t.seen), t.ip, t.ua}
+	}
+	data, err := json.Marshal(rows)
+	return touchesSQLite, []any{string(data), now}, err
 }
 
 // touchesBehind holds sessions' touches, written together about once a
@@ -79,12 +129,12 @@ func (b *touchesBehind) queue(t lastSeen) bool {
 	return true
 }
 
-func (b *touchesBehind) take() []*lastSeen {
+func (b *touchesBehind) take() []lastSeen {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	group := make([]*lastSeen, 0, len(b.pending))
+	group := make([]lastSeen, 0, len(b.pending))
 	for _, t := range b.pending {
-		group = append(group, &t)
+		group = append(group, t)
 	}
 	clear(b.pending)
 	return group
@@ -92,12 +142,12 @@ func (b *touchesBehind) take() []*lastSeen {
 
 // requeue puts back the touches of a write that failed, unless a later
 // touch of the same session is already waiting.
-func (b *touchesBehind) requeue(group []*lastSeen) {
+func (b *touchesBehind) requeue(group []lastSeen) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, t := range group {
 		if _, newer := b.pending[t.id]; !newer && len(b.pending) < maxTouchesBehind {
-			b.pending[t.id] = *t
+			b.pending[t.id] = t
 		}
 	}
 }
@@ -143,19 +193,13 @@ func (w *TouchesBehind) Close() error {
 }
 
 // flushTouches writes the waiting touches in one transaction; when the
-// database fails they wait for the next one. A session gone meanwhile
-// simply is not written.
+// database fails they wait for the next one.
 func (m *SessionManager) flushTouches() {
 	group := m.behind.take()
 	if len(group) == 0 {
 		return
 	}
-	m.writeTouches(group)
-	var failed []*lastSeen
-	for _, t := range group {
-		if t.err != nil && !errors.Is(t.err, ErrNotFound) {
-			failed = append(failed, t)
-		}
+	if err := m.writeTouches(group); err != nil {
+		m.behind.requeue(group)
 	}
-	m.behind.requeue(failed)
 }

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +176,64 @@ func TestTouchesBehind_AFailedWriteKeepsThemForTheNext(t *testing.T) {
 		}
 		if row, _ := sessionRow(t, db, s.ID); !row.LastSeenAt.Equal(clock.Now()) || m.TouchWrites.Load() != 1 {
 			t.Fatalf("after the database took writes again: seen %v, %d touch writes; want now and 1", row.LastSeenAt, m.TouchWrites.Load())
+		}
+	})
+}
+
+// TestTouchesBehind_OneFlushOfManyChunks: one write behind of 2,500
+// touches (three statements) records each session's own time, address and
+// agent, quotes and all; a session deleted meanwhile and one that expired
+// meanwhile are skipped without failing the rest, and are not kept for the
+// next write.
+func TestTouchesBehind_OneFlushOfManyChunks(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *models.DB) {
+		ctx := context.Background()
+		clock := testdb.NewClock()
+		m := newManager(t, db, models.Policy{MaxAge: 30 * 24 * time.Hour, UpdateAge: 30 * 24 * time.Hour, TouchInterval: 5 * time.Minute}, clock)
+		behind := m.WriteTouchesBehind(time.Hour) // written only when the test says
+		defer behind.Close()
+		if _, err := models.Seed(ctx, db, models.SeedOptions{Users: 10, Sessions: 2500, Now: clock.Now(), PasswordHash: "x", Seed: 7}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var sessions []*models.Session
+		if err := db.NewSelect().Model(&sessions).Order("id").Scan(ctx); err != nil || len(sessions) != 2500 {
+			t.Fatalf("%d sessions, %v", len(sessions), err)
+		}
+		clock.Advance(6 * time.Minute)
+		agent := func(s *models.Session) string { return fmt.Sprintf(`Agent "%d" ünï\code`, s.ID) }
+		for _, s := range sessions {
+			c := models.Client{IP: fmt.Sprintf("192.0.2.%d", s.ID%250), UserAgent: agent(s)}
+			if _, err := m.Validate(ctx, s, func() models.Client { return c }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gone, expired := sessions[0], sessions[1500]
+		if _, err := db.NewDelete().Model((*models.Session)(nil)).Where("id = ?", gone.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.NewUpdate().Model((*models.Session)(nil)).Set("expires_at = ?", db.T(clock.Now().Add(-time.Second))).
+			Where("id = ?", expired.ID).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m.FlushTouches()
+		if n := m.TouchWrites.Load(); n != 2498 {
+			t.Fatalf("%d touch writes, want 2498", n)
+		}
+		for _, s := range sessions[1:] {
+			row, _ := sessionRow(t, db, s.ID)
+			if s == expired {
+				if !row.LastSeenAt.Equal(s.LastSeenAt) {
+					t.Errorf("the expired session was touched: seen %v", row.LastSeenAt)
+				}
+				continue
+			}
+			if !row.LastSeenAt.Equal(clock.Now()) || row.IP != fmt.Sprintf("192.0.2.%d", s.ID%250) || row.UserAgent != agent(s) {
+				t.Fatalf("session %d: seen %v ip %q ua %q; want its request's", s.ID, row.LastSeenAt, row.IP, row.UserAgent)
+			}
+		}
+		m.FlushTouches()
+		if n := m.TouchWrites.Load(); n != 2498 {
+			t.Fatalf("the skipped touches were kept: %d touch writes after the next write", n)
 		}
 	})
 }

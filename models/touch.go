@@ -55,7 +55,6 @@ func (m *SessionManager) writeTouches(group []lastSeen) error {
 	now := m.db.T(m.Now())
 	var written int64
 	err := m.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		written = 0
 		for chunk := range slices.Chunk(group, touchChunk) {
 			q, args, err := m.touchStatement(chunk, now)
 			if err != nil {
